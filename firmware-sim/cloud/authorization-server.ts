@@ -38,6 +38,9 @@ export interface AuthorizationServerOptions {
   accessTokenTtl?: number;
   accounts?: LabAccount[];
   redirectUris?: string[];
+  /** Fixed client secrets, so a lab restarted with the same data keeps matching what the device stored. */
+  deviceClientSecret?: string;
+  introspectorSecret?: string;
 }
 
 export type AuthorizationServerFault = null | {
@@ -278,8 +281,8 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
   const redirectUris = opts.redirectUris ?? [];
   const firstAccount = accounts[0]!;
 
-  const device: LabClient = { clientId: 'mfp-device', clientSecret: randomBytes(24).toString('base64url') };
-  const introspector: LabClient = { clientId: 'lab-mail-servers', clientSecret: randomBytes(24).toString('base64url') };
+  const device: LabClient = { clientId: 'mfp-device', clientSecret: opts.deviceClientSecret ?? randomBytes(24).toString('base64url') };
+  const introspector: LabClient = { clientId: 'lab-mail-servers', clientSecret: opts.introspectorSecret ?? randomBytes(24).toString('base64url') };
   // The mailbox each client may send as with an app-only (client credentials) token.
   const clientMailbox: Record<string, string> = { [device.clientId]: firstAccount.email };
 

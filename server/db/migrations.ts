@@ -1,0 +1,72 @@
+/**
+ * Schema migrations, applied in order; user_version counts how many ran.
+ * Never edit a released step: append a new one.
+ */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE admin (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    password_hash TEXT NOT NULL,
+    changed_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+
+  -- One row per settings page (smtp, pop); values as JSON validated by the page's spec.
+  CREATE TABLE settings (
+    page TEXT PRIMARY KEY,
+    json TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE providers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    json TEXT NOT NULL,              -- non-secret settings of the type
+    client_secret_enc TEXT,          -- AES-256-GCM, see security/secret-box.ts
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  -- One credential per (provider, account): the token, a pending authorization, or the last failure.
+  CREATE TABLE credentials (
+    provider_id INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+    account TEXT NOT NULL,           -- lower-cased mailbox
+    scope TEXT NOT NULL DEFAULT '',
+    access_token_enc TEXT,
+    refresh_token_enc TEXT,
+    access_expires_at INTEGER,       -- ms since epoch
+    obtained_at INTEGER,
+    invalid_code TEXT,
+    invalid_detail TEXT,
+    pending_enc TEXT,                -- encrypted JSON of the provider's device authorization answer
+    pending_user_code TEXT,
+    pending_verification_uri TEXT,
+    pending_verification_uri_complete TEXT,
+    pending_expires_at INTEGER,
+    pending_interval INTEGER,
+    failure_code TEXT,
+    failure_detail TEXT,
+    failure_at INTEGER,
+    warning_code TEXT,
+    warning_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (provider_id, account)
+  );
+
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    provider_name TEXT,
+    account TEXT,
+    detail TEXT
+  );
+  CREATE INDEX events_at ON events(at);
+  `,
+];

@@ -1,0 +1,66 @@
+import * as client from 'openid-client';
+import type { Reason } from './token-state.js';
+
+/**
+ * How an error from the provider must be treated. Never confuse these: taking a network blip for a
+ * dead token makes a person re-authorize for nothing; taking a revoked grant for a blip hides it.
+ */
+export type FailureClass =
+  /** The provider refused for good (invalid_grant, invalid_client, other 4xx): the token is Invalid. */
+  | 'rejected'
+  /** The person declined or let the code run out. */
+  | 'denied'
+  | 'expired'
+  /** 5xx, 429, time-outs, network errors: try again later, the token stays as it is. */
+  | 'transient'
+  | 'aborted';
+
+export interface ClassifiedError extends Reason {
+  kind: FailureClass;
+}
+
+const PERMANENT_CODES = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'invalid_scope', 'invalid_request', 'unsupported_grant_type']);
+
+/** Provider text can be long or carry markup; keep it short and single-line for pages and logs. */
+export function cleanDetail(text: unknown): string | undefined {
+  if (typeof text !== 'string' || text === '') return undefined;
+  const flat = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return flat.length > 300 ? `${flat.slice(0, 297)}...` : flat;
+}
+
+export function classifyOAuthError(err: unknown): ClassifiedError {
+  if (err instanceof client.ResponseBodyError) {
+    const code = err.error;
+    const detail = cleanDetail(err.error_description) ?? `HTTP ${err.status}`;
+    if (code === 'access_denied' || code === 'authorization_declined') return { kind: 'denied', code: 'access_denied', detail };
+    if (code === 'expired_token') return { kind: 'expired', code: 'expired_token', detail };
+    if (err.status >= 500 || err.status === 429 || code === 'temporarily_unavailable' || code === 'slow_down') {
+      return { kind: 'transient', code: 'unreachable', detail };
+    }
+    if (PERMANENT_CODES.has(code)) return { kind: 'rejected', code, detail };
+    return { kind: 'rejected', code: 'provider_error', detail: `${code}: ${detail}` };
+  }
+  if (err instanceof client.ClientError) {
+    if (err.code === 'OAUTH_ABORT') return { kind: 'aborted', code: 'aborted' };
+    // The body was not what OAuth promises (an HTML error page, malformed JSON, a 5xx without JSON).
+    const status = responseStatus(err);
+    if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+      return { kind: 'rejected', code: 'provider_error', detail: `HTTP ${status}` };
+    }
+    return { kind: 'transient', code: 'unreachable', detail: cleanDetail(err.message) };
+  }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    return { kind: 'rejected', code: 'invalid_client', detail: `HTTP ${err.status}` };
+  }
+  if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) {
+    return { kind: 'transient', code: 'unreachable', detail: 'timed out' };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return { kind: 'transient', code: 'unreachable', detail: cleanDetail(message + cause) };
+}
+
+function responseStatus(err: client.ClientError): number | undefined {
+  const cause = err.cause as { status?: unknown } | undefined;
+  return typeof cause?.status === 'number' ? cause.status : undefined;
+}

@@ -1,0 +1,151 @@
+/**
+ * The token state machine: pure rules, no I/O.
+ *
+ * A credential (one per provider + account) holds facts; its displayed state is derived from them at a
+ * given time, and events move the facts. The pages, the token store and the mail services all use this
+ * module, so "what does Invalid mean" has exactly one answer.
+ */
+
+export const TOKEN_STATES = ['not_obtained', 'awaiting_authorization', 'obtained', 'invalid'] as const;
+export type TokenState = (typeof TOKEN_STATES)[number];
+
+/** Why something failed, as a stable code (for the message catalog) plus the provider's own words. */
+export interface Reason {
+  code: string;
+  detail?: string | undefined;
+}
+
+export interface PendingAuthorization {
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete?: string | undefined;
+  expiresAt: number;
+  intervalSeconds: number;
+}
+
+export interface TokenFacts {
+  obtainedAt: number;
+  accessExpiresAt: number | null;
+  hasRefreshToken: boolean;
+  /** Client credentials need no refresh token: the device simply asks again. */
+  canReRequest: boolean;
+}
+
+export interface Credential {
+  scope: string;
+  token: TokenFacts | null;
+  invalid: Reason | null;
+  pending: PendingAuthorization | null;
+  /** The last authorization that ended without a token (denied, timed out, error). */
+  failure: (Reason & { at: number }) | null;
+  /** A transient problem (provider unreachable) while the token is still good. */
+  warning: (Reason & { at: number }) | null;
+}
+
+export const EMPTY_CREDENTIAL: Credential = Object.freeze({
+  scope: '',
+  token: null,
+  invalid: null,
+  pending: null,
+  failure: null,
+  warning: null,
+});
+
+export type TokenEvent =
+  | { type: 'authorization_started'; pending: PendingAuthorization; scope: string }
+  | { type: 'tokens_received'; token: TokenFacts; scope: string }
+  | { type: 'authorization_failed'; reason: Reason }
+  | { type: 'token_rejected'; reason: Reason }
+  | { type: 'provider_unreachable'; reason: Reason }
+  | { type: 'deleted' };
+
+export class IllegalTransition extends Error {
+  constructor(
+    readonly from: TokenState,
+    readonly event: TokenEvent['type'],
+  ) {
+    super(`a token cannot go through "${event}" while it is ${from}`);
+  }
+}
+
+export interface TokenStatus {
+  state: TokenState;
+  /** Why the token is Invalid, or why the last authorization ended without one. */
+  reason: Reason | null;
+  pending: PendingAuthorization | null;
+  warning: (Reason & { at: number }) | null;
+  accessExpiresAt: number | null;
+}
+
+/** The displayed state of a credential at time `now` (ms). */
+export function statusOf(credential: Credential, now: number): TokenStatus {
+  const base = { pending: null, warning: null, accessExpiresAt: credential.token?.accessExpiresAt ?? null };
+  if (credential.pending) {
+    if (credential.pending.expiresAt > now) {
+      return { ...base, state: 'awaiting_authorization', reason: null, pending: credential.pending };
+    }
+    // A code that ran out while nobody was polling (device off) ends here rather than staying stuck.
+    if (!credential.token) return { ...base, state: 'not_obtained', reason: { code: 'expired_token' } };
+  }
+  if (credential.token) {
+    if (credential.invalid) return { ...base, state: 'invalid', reason: credential.invalid };
+    if (!canStillBeUsed(credential.token, now)) return { ...base, state: 'invalid', reason: { code: 'token_expired' } };
+    return { ...base, state: 'obtained', reason: null, warning: credential.warning };
+  }
+  return { ...base, state: 'not_obtained', reason: credential.failure };
+}
+
+/** An access token that expired is only dead when nothing can renew it without the user. */
+export function canStillBeUsed(token: TokenFacts, now: number): boolean {
+  if (token.hasRefreshToken || token.canReRequest) return true;
+  return token.accessExpiresAt === null || token.accessExpiresAt > now;
+}
+
+/** Whether the access token should be renewed now, leaving `marginMs` of life for a mail session. */
+export function needsRenewal(token: TokenFacts, now: number, marginMs: number): boolean {
+  return token.accessExpiresAt !== null && token.accessExpiresAt - marginMs <= now;
+}
+
+const ALLOWED: Record<TokenEvent['type'], readonly TokenState[]> = {
+  // Get Token is offered when there is no usable token; an Invalid one is replaced.
+  authorization_started: ['not_obtained', 'invalid'],
+  // From obtained: a refresh or a client-credentials re-request.
+  tokens_received: ['awaiting_authorization', 'obtained'],
+  authorization_failed: ['awaiting_authorization'],
+  token_rejected: ['obtained', 'invalid'],
+  provider_unreachable: ['obtained'],
+  deleted: ['not_obtained', 'awaiting_authorization', 'obtained', 'invalid'],
+};
+
+/**
+ * An open authorization can always be ended by its outcome, even when its code has just run out
+ * (the answer crossed the deadline, or the device was off): the outcome says what really happened.
+ */
+function allowed(credential: Credential, from: TokenState, event: TokenEvent['type']): boolean {
+  if ((event === 'tokens_received' || event === 'authorization_failed') && credential.pending) return true;
+  return ALLOWED[event].includes(from);
+}
+
+/** Applies an event; throws IllegalTransition when the event makes no sense in the current state. */
+export function transition(credential: Credential, event: TokenEvent, now: number): Credential {
+  const from = statusOf(credential, now).state;
+  if (!allowed(credential, from, event.type)) throw new IllegalTransition(from, event.type);
+  switch (event.type) {
+    case 'authorization_started':
+      return { ...EMPTY_CREDENTIAL, scope: event.scope, pending: event.pending };
+    case 'tokens_received':
+      return { ...EMPTY_CREDENTIAL, scope: event.scope, token: event.token };
+    case 'authorization_failed':
+      return { ...EMPTY_CREDENTIAL, scope: credential.scope, failure: { ...event.reason, at: now } };
+    case 'token_rejected':
+      return { ...credential, invalid: event.reason, warning: null };
+    case 'provider_unreachable':
+      return { ...credential, warning: { ...event.reason, at: now } };
+    case 'deleted':
+      return EMPTY_CREDENTIAL;
+  }
+}
+
+export function isState(value: string): value is TokenState {
+  return (TOKEN_STATES as readonly string[]).includes(value);
+}

@@ -1,0 +1,49 @@
+import type { DeviceConfig } from './config.js';
+import { openDatabase, type Db } from './db/database.js';
+import { EventLog } from './events/event-log.js';
+import { ProviderClients } from './oauth/provider-clients.js';
+import { TokenStore, type Logger } from './oauth/token-store.js';
+import { AdminAccount } from './security/admin-account.js';
+import { SecretBox } from './security/secret-box.js';
+import { MailAccounts } from './settings/mail-accounts.js';
+import { ProviderRepository } from './settings/providers.js';
+import { SettingsRepository } from './settings/settings-repository.js';
+
+/** The device's services, built once from the configuration; routes reach them through `app.services`. */
+export interface Services {
+  config: DeviceConfig;
+  db: Db;
+  box: SecretBox;
+  admin: AdminAccount;
+  settings: SettingsRepository;
+  providers: ProviderRepository;
+  accounts: MailAccounts;
+  events: EventLog;
+  tokens: TokenStore;
+  close(): Promise<void>;
+}
+
+export function createServices(config: DeviceConfig, log: Logger): Services {
+  const db = openDatabase(config.dataDir);
+  const box = SecretBox.openOrCreate(config.dataDir);
+  const settings = new SettingsRepository(db, box);
+  const providers = new ProviderRepository(db, box);
+  const events = new EventLog(db);
+  const clients = new ProviderClients((id) => providers.clientSecret(id));
+  const tokens = new TokenStore({ db, box, providers, clients, events, log });
+  return {
+    config,
+    db,
+    box,
+    admin: new AdminAccount(db),
+    settings,
+    providers,
+    accounts: new MailAccounts(settings, providers),
+    events,
+    tokens,
+    async close() {
+      await tokens.close();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import type { FormSpec } from './form.js';
+
+/** The two settings pages that can authenticate with OAuth 2.0, and what each uses a token for. */
+export type MailPurpose = 'smtp' | 'pop';
+export const MAIL_PURPOSES: readonly MailPurpose[] = ['smtp', 'pop'];
+
+export const PROVIDER_CHOICES = 'providers';
+
+export const smtpForm: FormSpec = {
+  id: 'smtp',
+  title: 'smtp.title',
+  breadcrumb: ['menu.systemSettings', 'menu.networkSettings', 'menu.serviceSettings', 'menu.smtp'],
+  fields: [
+    { name: 'primaryServer', label: 'smtp.primaryServer', type: 'host', required: true },
+    { name: 'port', label: 'smtp.port', type: 'integer', required: true, min: 1, max: 65535, default: 587 },
+    { name: 'timeout', label: 'smtp.timeout', type: 'integer', unit: 'common.seconds', required: true, min: 1, max: 300, default: 20 },
+    { name: 'senderName', label: 'smtp.senderName', type: 'text', maxLength: 64 },
+    { name: 'senderAddress', label: 'smtp.senderAddress', type: 'email', required: true },
+    {
+      name: 'ssl', label: 'smtp.ssl', type: 'select', required: true, default: 'starttls',
+      choices: [{ value: 'none', label: 'ssl.none' }, { value: 'starttls', label: 'ssl.starttls' }, { value: 'tls', label: 'ssl.tls' }],
+    },
+    {
+      name: 'authMethod', label: 'smtp.authMethod', type: 'select', required: true, default: 'none',
+      choices: [{ value: 'none', label: 'auth.none' }, { value: 'smtp-auth', label: 'auth.smtpAuth' }, { value: 'oauth2', label: 'auth.oauth2' }],
+    },
+    { name: 'authUser', label: 'smtp.authUser', type: 'text', maxLength: 128, required: true, when: { field: 'authMethod', in: ['smtp-auth'] } },
+    { name: 'authPassword', label: 'smtp.authPassword', type: 'secret', maxLength: 128, required: true, when: { field: 'authMethod', in: ['smtp-auth'] } },
+    { name: 'providerId', label: 'smtp.provider', type: 'select', required: true, choices: { dynamic: PROVIDER_CHOICES }, when: { field: 'authMethod', in: ['oauth2'] } },
+    { name: 'account', label: 'smtp.account', type: 'email', help: 'smtp.accountHelp', required: true, when: { field: 'authMethod', in: ['oauth2'] } },
+  ],
+};
+
+export const popForm: FormSpec = {
+  id: 'pop',
+  title: 'pop.title',
+  breadcrumb: ['menu.systemSettings', 'menu.systemControl', 'menu.emailAlertStatus', 'menu.emailStatus'],
+  fields: [
+    { name: 'server', label: 'pop.server', type: 'host', required: true },
+    { name: 'port', label: 'pop.port', type: 'integer', required: true, min: 1, max: 65535, default: 995 },
+    { name: 'checkInterval', label: 'pop.checkInterval', type: 'integer', unit: 'common.minutes', required: true, min: 1, max: 1440, default: 5 },
+    {
+      name: 'ssl', label: 'pop.ssl', type: 'select', required: true, default: 'tls',
+      choices: [{ value: 'none', label: 'ssl.none' }, { value: 'starttls', label: 'ssl.starttls' }, { value: 'tls', label: 'ssl.tls' }],
+    },
+    {
+      name: 'authMethod', label: 'pop.authMethod', type: 'select', required: true, default: 'plain',
+      choices: [{ value: 'plain', label: 'auth.plain' }, { value: 'oauth2', label: 'auth.oauth2' }],
+    },
+    { name: 'userName', label: 'pop.userName', type: 'text', maxLength: 128, required: true, when: { field: 'authMethod', in: ['plain'] } },
+    { name: 'password', label: 'pop.password', type: 'secret', maxLength: 128, required: true, when: { field: 'authMethod', in: ['plain'] } },
+    { name: 'providerId', label: 'pop.provider', type: 'select', required: true, choices: { dynamic: PROVIDER_CHOICES }, when: { field: 'authMethod', in: ['oauth2'] } },
+    { name: 'account', label: 'pop.account', type: 'email', help: 'smtp.accountHelp', required: true, when: { field: 'authMethod', in: ['oauth2'] } },
+  ],
+};
+
+export const mailForms: Record<MailPurpose, FormSpec> = { smtp: smtpForm, pop: popForm };
+
+/** Where each page lives in the menu, for links and redirects. */
+export const mailPagePaths: Record<MailPurpose, string> = {
+  smtp: '/settings/network/smtp',
+  pop: '/settings/system/email-status',
+};

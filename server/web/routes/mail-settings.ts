@@ -1,0 +1,123 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { TokenActionError } from '../../oauth/token-store.js';
+import { translateErrors, validateForm, type FormContext } from '../../settings/form.js';
+import { mailForms, mailPagePaths, MAIL_PURPOSES, PROVIDER_CHOICES, type MailPurpose } from '../../settings/pages.js';
+import type { Services } from '../../services.js';
+import { fieldViews } from '../form-view.js';
+import { flash, renderPage, t } from '../render.js';
+import { reasonText, tokenPanel } from '../token-panel.js';
+
+type Body = Record<string, string | undefined>;
+
+function formContext(services: Services, purpose: MailPurpose): FormContext {
+  return {
+    choices: { [PROVIDER_CHOICES]: services.providers.list().map((provider) => ({ value: String(provider.id), label: { text: provider.name } })) },
+    secretsSet: services.settings.secretsSet(mailForms[purpose]),
+  };
+}
+
+function pageTitles(purposes: MailPurpose[]): string {
+  return purposes.map((purpose) => t(mailForms[purpose].title)).join(', ');
+}
+
+/** The SMTP page and the E-mail Status (POP) page: one route set, driven by each page's form spec. */
+export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
+  const { services } = fastify;
+
+  async function showPage(request: FastifyRequest, reply: FastifyReply, purpose: MailPurpose, values: Record<string, unknown>, errors: Record<string, string>, status = 200) {
+    const spec = mailForms[purpose];
+    const context = formContext(services, purpose);
+    return renderPage(request, reply, 'mail-settings', {
+      title: t(spec.title),
+      breadcrumb: spec.breadcrumb.map((key) => t(key)),
+      purpose,
+      action: mailPagePaths[purpose],
+      fields: fieldViews(spec, values, errors, context),
+      formError: Object.keys(errors).length ? t('common.notSaved') : null,
+      noProviders: context.choices[PROVIDER_CHOICES]!.length === 0,
+      token: tokenPanel(services, purpose),
+    }, status);
+  }
+
+  for (const purpose of MAIL_PURPOSES) {
+    const spec = mailForms[purpose];
+    const path = mailPagePaths[purpose];
+
+    fastify.get(path, async (request, reply) => showPage(request, reply, purpose, services.settings.values(spec), {}));
+
+    fastify.post<{ Body: Body }>(path, async (request, reply) => {
+      const body = request.body ?? {};
+      const result = validateForm(spec, body, formContext(services, purpose));
+      if (Object.keys(result.errors).length) {
+        // Show what the admin typed (never a secret) with the errors; nothing is saved.
+        return showPage(request, reply, purpose, body, translateErrors(result.errors, t), 400);
+      }
+      services.settings.save(spec, result.values, result.secrets);
+      flash(request, 'ok', 'common.saved');
+      return reply.redirect(path);
+    });
+
+    fastify.post<{ Body: Body }>(`${path}/token/get`, async (request, reply) => {
+      const key = services.accounts.keyFor(purpose);
+      const provider = key && services.providers.get(key.providerId);
+      if (!key || !provider) {
+        flash(request, 'error', 'token.saveFirst');
+        return reply.redirect(path);
+      }
+      const others = services.accounts.purposesUsing(key).filter((other) => other !== purpose);
+      if (request.body?.confirm !== 'ok') {
+        return renderPage(request, reply, 'confirm', {
+          title: t('token.getConfirmTitle'),
+          message: t('token.getConfirm', { provider: provider.name, account: key.account }),
+          warning: others.length ? t('token.getConfirmShared', { pages: pageTitles(others) }) : null,
+          action: `${path}/token/get`,
+          cancel: path,
+        });
+      }
+      try {
+        await services.tokens.startAuthorization(key, services.accounts.scopeFor(key, provider));
+        flash(request, 'info', 'token.requested');
+      } catch (err) {
+        if (!(err instanceof TokenActionError)) throw err;
+        flash(request, 'error', err.messageKey, { reason: [reasonText(err.reason ?? null).reason, reasonText(err.reason ?? null).remedy].filter(Boolean).join(' ') });
+      }
+      return reply.redirect(path);
+    });
+
+    fastify.post<{ Body: Body }>(`${path}/token/delete`, async (request, reply) => {
+      const key = services.accounts.keyFor(purpose);
+      const provider = key && services.providers.get(key.providerId);
+      if (!key || !provider) {
+        flash(request, 'error', 'token.nothingToDelete');
+        return reply.redirect(path);
+      }
+      const others = services.accounts.purposesUsing(key).filter((other) => other !== purpose);
+      if (request.body?.confirm !== 'ok') {
+        return renderPage(request, reply, 'confirm', {
+          title: t('token.deleteConfirmTitle'),
+          message: t('token.deleteConfirm', { provider: provider.name, account: key.account }),
+          warning: others.length ? t('token.deleteConfirmShared', { pages: pageTitles(others) }) : null,
+          action: `${path}/token/delete`,
+          cancel: path,
+          danger: true,
+        });
+      }
+      try {
+        const { revokeFailure } = await services.tokens.delete(key);
+        flash(request, 'ok', 'token.deleted');
+        if (revokeFailure) flash(request, 'info', 'token.revokeFailed', { reason: reasonText(revokeFailure).reason ?? '' });
+      } catch (err) {
+        if (!(err instanceof TokenActionError)) throw err;
+        flash(request, 'error', err.messageKey);
+      }
+      return reply.redirect(path);
+    });
+  }
+
+  // For the page's small status script: the same facts the page shows, never a token.
+  fastify.get<{ Params: { purpose: string } }>('/api/token-status/:purpose', async (request, reply) => {
+    const purpose = request.params.purpose as MailPurpose;
+    if (!MAIL_PURPOSES.includes(purpose)) return reply.code(404).send({ error: 'unknown_page' });
+    return tokenPanel(services, purpose);
+  });
+};

@@ -1,0 +1,28 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { ADMIN_USER, MIN_PASSWORD_LENGTH } from '../../security/admin-account.js';
+import { flash, renderPage, t } from '../render.js';
+
+interface PasswordBody {
+  current?: string;
+  next?: string;
+  repeat?: string;
+}
+
+export const passwordRoutes: FastifyPluginAsync = async (fastify) => {
+  const path = '/settings/security/password';
+  fastify.get(path, async (request, reply) => renderPage(request, reply, 'password', { title: t('password.title'), errors: {} }));
+
+  fastify.post<{ Body: PasswordBody }>(path, async (request, reply) => {
+    const { current = '', next = '', repeat = '' } = request.body ?? {};
+    const errors: Record<string, string> = {};
+    if (!(await fastify.services.admin.verify(ADMIN_USER, current))) errors.current = t('password.wrong');
+    if (next.length < MIN_PASSWORD_LENGTH) errors.next = t('password.weak');
+    else if (next !== repeat) errors.repeat = t('password.mismatch');
+    if (Object.keys(errors).length) {
+      return renderPage(request, reply, 'password', { title: t('password.title'), errors, formError: t('common.notSaved') }, 400);
+    }
+    await fastify.services.admin.change(next);
+    flash(request, 'ok', 'password.changed');
+    return reply.redirect(path);
+  });
+};

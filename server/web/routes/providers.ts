@@ -1,0 +1,94 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { translateErrors, validateForm, type FormContext } from '../../settings/form.js';
+import { mailForms } from '../../settings/pages.js';
+import { providerForm } from '../../settings/providers.js';
+import { fieldViews } from '../form-view.js';
+import { flash, renderPage, t } from '../render.js';
+
+const BASE = '/settings/network/oauth-servers';
+type Body = Record<string, string | undefined>;
+
+export const providerRoutes: FastifyPluginAsync = async (fastify) => {
+  const { services } = fastify;
+
+  function usedBy(id: number): string[] {
+    return services.accounts.purposesUsingProvider(id).map((purpose) => t(mailForms[purpose].title));
+  }
+
+  function context(id: number | undefined): FormContext {
+    const provider = id === undefined ? undefined : services.providers.get(id);
+    return { choices: {}, secretsSet: new Set(provider?.hasClientSecret ? ['clientSecret'] : []) };
+  }
+
+  function showForm(request: FastifyRequest, reply: FastifyReply, id: number | undefined, values: Record<string, unknown>, errors: Record<string, string>, status = 200) {
+    return renderPage(request, reply, 'provider-form', {
+      title: t(id === undefined ? 'providers.add' : 'providers.edit'),
+      breadcrumb: providerForm.breadcrumb.map((key) => t(key)),
+      action: id === undefined ? BASE : `${BASE}/${id}`,
+      fields: fieldViews(providerForm, values, errors, context(id)),
+      formError: Object.keys(errors).length ? t('common.notSaved') : null,
+    }, status);
+  }
+
+  function parseId(raw: string): number | undefined {
+    const id = Number(raw);
+    return Number.isInteger(id) && services.providers.get(id) ? id : undefined;
+  }
+
+  fastify.get(BASE, async (request, reply) => {
+    const providers = services.providers.list().map((provider) => ({ ...provider, typeLabel: t(`providerType.${provider.type}`), usedBy: usedBy(provider.id) }));
+    return renderPage(request, reply, 'providers', { title: t('providers.title'), breadcrumb: providerForm.breadcrumb.map((key) => t(key)), providers, base: BASE });
+  });
+
+  fastify.get(`${BASE}/new`, async (request, reply) => showForm(request, reply, undefined, { type: 'custom', extraScope: 'offline_access' }, {}));
+
+  fastify.get<{ Params: { id: string } }>(`${BASE}/:id`, async (request, reply) => {
+    const id = parseId(request.params.id);
+    if (id === undefined) return reply.callNotFound();
+    return showForm(request, reply, id, { ...services.providers.get(id) }, {});
+  });
+
+  async function save(request: FastifyRequest<{ Body: Body }>, reply: FastifyReply, id: number | undefined) {
+    const body = request.body ?? {};
+    const result = validateForm(providerForm, body, context(id));
+    const sameName = result.values.name ? services.providers.findByName(String(result.values.name)) : undefined;
+    if (sameName && sameName.id !== id) result.errors.name = { key: 'validate.nameTaken' };
+    if (Object.keys(result.errors).length) return showForm(request, reply, id, body, translateErrors(result.errors, t), 400);
+    services.providers.save(id, result.values, result.secrets.clientSecret);
+    flash(request, 'ok', 'common.saved');
+    return reply.redirect(BASE);
+  }
+
+  fastify.post<{ Body: Body }>(BASE, async (request, reply) => save(request, reply, undefined));
+
+  fastify.post<{ Params: { id: string }; Body: Body }>(`${BASE}/:id`, async (request, reply) => {
+    const id = parseId(request.params.id);
+    if (id === undefined) return reply.callNotFound();
+    return save(request, reply, id);
+  });
+
+  fastify.post<{ Params: { id: string }; Body: Body }>(`${BASE}/:id/delete`, async (request, reply) => {
+    const id = parseId(request.params.id);
+    if (id === undefined) return reply.callNotFound();
+    const provider = services.providers.get(id)!;
+    const pages = usedBy(id);
+    if (pages.length) {
+      flash(request, 'error', 'providers.inUse', { pages: pages.join(', ') });
+      return reply.redirect(BASE);
+    }
+    if (request.body?.confirm !== 'ok') {
+      return renderPage(request, reply, 'confirm', {
+        title: t('common.delete'),
+        message: t('providers.deleteConfirm', { name: provider.name }),
+        warning: null,
+        action: `${BASE}/${id}/delete`,
+        cancel: BASE,
+        danger: true,
+      });
+    }
+    await services.tokens.forgetProvider(id);
+    services.providers.delete(id);
+    flash(request, 'ok', 'providers.deleted');
+    return reply.redirect(BASE);
+  });
+};

@@ -1,0 +1,74 @@
+import { hasMessage, type MessageKey } from '../i18n/index.js';
+import type { Services } from '../services.js';
+import type { Reason, TokenState } from '../oauth/token-state.js';
+import { mailForms, type MailPurpose } from '../settings/pages.js';
+import { t } from './render.js';
+
+/** What the "Token:" block of a page shows; also the answer of the JSON status endpoint (no secrets). */
+export interface TokenPanel {
+  purpose: MailPurpose;
+  configured: boolean;
+  providerName: string | null;
+  account: string | null;
+  state: TokenState;
+  stateLabel: string;
+  reason: string | null;
+  remedy: string | null;
+  warning: string | null;
+  pending: { userCode: string; verificationUri: string; verificationUriComplete: string | null; expiresAt: number; secondsLeft: number } | null;
+  expiresAt: number | null;
+  sharedWith: { purpose: MailPurpose; title: string }[];
+  canGet: boolean;
+  canDelete: boolean;
+}
+
+export function reasonText(reason: Reason | null): { reason: string | null; remedy: string | null } {
+  if (!reason) return { reason: null, remedy: null };
+  const code = hasMessage(`reason.${reason.code}`) ? reason.code : 'unknown';
+  const text = t(`reason.${code}` as MessageKey);
+  return {
+    reason: reason.detail ? `${text} (${reason.detail})` : text,
+    remedy: t(`reason.${code}.remedy` as MessageKey),
+  };
+}
+
+export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.now()): TokenPanel {
+  const key = services.accounts.keyFor(purpose);
+  const provider = key ? services.providers.get(key.providerId) : undefined;
+  if (!key || !provider) {
+    return {
+      purpose, configured: false, providerName: null, account: null, state: 'not_obtained', stateLabel: t('token.state.not_obtained'),
+      reason: null, remedy: null, warning: null, pending: null, expiresAt: null, sharedWith: [], canGet: false, canDelete: false,
+    };
+  }
+  const status = services.tokens.status(key, now);
+  const sharedWith = services.accounts.purposesUsing(key).filter((other) => other !== purpose).map((other) => ({ purpose: other, title: t(mailForms[other].title) }));
+  const { reason, remedy } = reasonText(status.reason);
+  const pending = status.pending;
+  return {
+    purpose,
+    configured: true,
+    providerName: provider.name,
+    account: key.account,
+    state: status.state,
+    stateLabel: t(`token.state.${status.state}`),
+    reason,
+    remedy,
+    warning: status.warning
+      ? t('token.warning', { time: new Date(status.warning.at).toISOString().slice(11, 19), reason: reasonText(status.warning).reason ?? '' })
+      : null,
+    pending: pending
+      ? {
+          userCode: pending.userCode,
+          verificationUri: pending.verificationUri,
+          verificationUriComplete: pending.verificationUriComplete ?? null,
+          expiresAt: pending.expiresAt,
+          secondsLeft: Math.max(0, Math.round((pending.expiresAt - now) / 1000)),
+        }
+      : null,
+    expiresAt: status.state === 'obtained' ? status.accessExpiresAt : null,
+    sharedWith,
+    canGet: status.state === 'not_obtained' || status.state === 'invalid',
+    canDelete: status.state !== 'not_obtained' || status.reason !== null,
+  };
+}

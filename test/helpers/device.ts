@@ -1,0 +1,83 @@
+/** Starts real peers for tests: the lab's authorization server and a device on a fresh data directory. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from '../../firmware-sim/cloud/authorization-server.js';
+import { PanelClient } from '../../firmware-sim/panel-client.js';
+import { readConfig } from '../../server/config.js';
+import { startDevice, type RunningDevice } from '../../server/device.js';
+
+export const ADMIN_PASSWORD = 'test-admin-password';
+
+export function tempDir(prefix = 'mfp-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TestDevice {
+  device: RunningDevice;
+  dataDir: string;
+  /** Everything the device logged, one JSON line each. */
+  logs: string[];
+  panel(): Promise<PanelClient>;
+  restart(): Promise<TestDevice>;
+  close(): Promise<void>;
+}
+
+export async function bootDevice(dataDir = tempDir(), env: Record<string, string> = {}): Promise<TestDevice> {
+  const logs: string[] = [];
+  const config = readConfig({ PORT: '0', HOST: '127.0.0.1', MFP_DATA_DIR: dataDir, MFP_ADMIN_PASSWORD: ADMIN_PASSWORD, LOG_LEVEL: 'debug', ...env });
+  const device = await startDevice(config, { logStream: { write: (line) => void logs.push(line) } });
+  const handle: TestDevice = {
+    device,
+    dataDir,
+    logs,
+    async panel() {
+      const panel = new PanelClient(device.url);
+      await panel.login(ADMIN_PASSWORD);
+      return panel;
+    },
+    async restart() {
+      await device.close();
+      const next = await bootDevice(dataDir, env);
+      next.logs.unshift(...logs);
+      return next;
+    },
+    close: () => device.close(),
+  };
+  return handle;
+}
+
+export interface Lab {
+  auth: AuthorizationServer;
+  close(): Promise<void>;
+}
+
+export async function startLab(options: AuthorizationServerOptions = {}): Promise<Lab> {
+  const auth = await startAuthorizationServer({ deviceInterval: 1, ...options });
+  return { auth, close: () => auth.close() };
+}
+
+/** Registers the lab as a provider and points SMTP (and optionally POP) at one account. */
+export async function configureOAuth(panel: PanelClient, lab: Lab, options: { pop?: boolean; account?: string; popAccount?: string } = {}): Promise<string> {
+  const providerId = await panel.addProvider({
+    name: 'Lab IdP',
+    issuerUrl: lab.auth.issuer,
+    clientId: lab.auth.device.clientId,
+    clientSecret: lab.auth.device.clientSecret,
+    smtpScope: lab.auth.scopes.smtp,
+    popScope: lab.auth.scopes.pop,
+    extraScope: 'offline_access',
+  });
+  const account = options.account ?? lab.auth.accounts[0]!.email;
+  const smtp = await panel.saveSettings('smtp', {
+    primaryServer: '127.0.0.1', port: '2525', timeout: '20', senderName: 'Scanner', senderAddress: account, ssl: 'none', authMethod: 'oauth2', providerId, account,
+  });
+  if (smtp.status !== 200) throw new Error('saving SMTP failed');
+  if (options.pop) {
+    const pop = await panel.saveSettings('pop', {
+      server: '127.0.0.1', port: '1110', checkInterval: '5', ssl: 'none', authMethod: 'oauth2', providerId, account: options.popAccount ?? account,
+    });
+    if (pop.status !== 200) throw new Error('saving POP failed');
+  }
+  return providerId;
+}

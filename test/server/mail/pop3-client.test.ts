@@ -11,6 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { connectPop3, Pop3Error } from '../../../server/mail/pop3-client.js';
 import type { Pop3Session, Pop3ErrorKind } from '../../../server/mail/pop3-client.js';
+import { startDovecotLab, dovecotAvailable, DOVECOT_BIN } from '../../../firmware-sim/cloud/pop3-server.js';
+import type { DovecotLab } from '../../../firmware-sim/cloud/pop3-server.js';
+import { startAuthorizationServer } from '../../../firmware-sim/cloud/authorization-server.js';
+import type { AuthorizationServer, LabAccount } from '../../../firmware-sim/cloud/authorization-server.js';
+import {
+  discovery, ClientSecretPost, allowInsecureRequests, initiateDeviceAuthorization, pollDeviceAuthorizationGrant, clientCredentialsGrant,
+} from 'openid-client';
+import type { Configuration } from 'openid-client';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -509,5 +517,204 @@ describe('POP3 client against a scripted server', () => {
     await assert.rejects(async () => s.loginWithXoauth2('eve@example.com\x01auth=x', 'tok'), TypeError);
     assert.deepEqual(s.transcript.filter((l) => l.direction === 'client'), []);
     s.close();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real Dovecot, checking real tokens from the lab authorization server by introspection.
+
+describe('POP3 client against Dovecot with tokens from the lab authorization server', {
+  skip: dovecotAvailable() ? false : `${DOVECOT_BIN} is not installed (apt-get install dovecot-core dovecot-pop3d): Dovecot tests skipped`,
+}, () => {
+  const scanner: LabAccount = { login: 'scanner', password: 'scanner-password-42', email: 'scanner@lab.example' };
+  const plainUser = { user: 'legacy@lab.example', password: 'legacy:pass word 0042' };
+  let as: AuthorizationServer;
+  let config: Configuration;
+  let lab: DovecotLab;
+  let introspectionUrl: string;
+  let token: string; // delegated (device flow) token for the first account, scope mail.pop
+  let mailbox: string;
+  const seen: unknown[] = []; // every transcript and error, checked for secrets at the end
+  const secrets = (): string[] => [token, as.introspector.clientSecret, as.device.clientSecret, plainUser.password, scanner.password].filter(Boolean);
+
+  const connect = async (security: 'none' | 'starttls' = 'none'): Promise<Pop3Session> => {
+    const cert = selfSignedCert();
+    const s = await connectPop3({ host: '127.0.0.1', port: lab.port, security, timeoutMs: 5000, ...(cert ? { tls: { ca: cert.cert } } : {}) });
+    seen.push(s.transcript);
+    return s;
+  };
+  const failing = async (p: Promise<unknown>, kind: Pop3ErrorKind): Promise<Pop3Error> => {
+    const err = await rejectsWith(p, kind);
+    seen.push(err);
+    return err;
+  };
+  /** Dovecot's log goes into the failure message: it is what explains a refused login. */
+  const withLog = async (fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (e) {
+      if (e instanceof Error) e.message += `\n--- dovecot log ---\n${await lab.log()}`;
+      throw e;
+    }
+  };
+  async function deviceToken(scope: string, account?: LabAccount): Promise<string> {
+    const da = await initiateDeviceAuthorization(config, { scope });
+    const poll = pollDeviceAuthorizationGrant(config, da, undefined, { signal: AbortSignal.timeout(15_000) });
+    await as.approveDeviceCode(da.user_code, account);
+    return (await poll).access_token;
+  }
+
+  before(async () => {
+    as = await startAuthorizationServer({ deviceInterval: 1, accounts: [
+      { login: 'printer@lab.example', password: 'lab-password-printer', email: 'printer@lab.example' },
+      scanner,
+    ] });
+    mailbox = as.accounts[0]!.email;
+    config = await discovery(new URL(as.issuer), as.device.clientId, undefined, ClientSecretPost(as.device.clientSecret), {
+      execute: [allowInsecureRequests],
+    });
+    // The introspection endpoint as the discovery document names it, with the mail servers' client.
+    const endpoint = new URL(config.serverMetadata().introspection_endpoint ?? `${as.issuer}/token/introspection`);
+    endpoint.username = encodeURIComponent(as.introspector.clientId);
+    endpoint.password = encodeURIComponent(as.introspector.clientSecret);
+    introspectionUrl = endpoint.href;
+    const cert = selfSignedCert();
+    const started = performance.now();
+    lab = await startDovecotLab({
+      introspection: { url: introspectionUrl },
+      passwords: { [plainUser.user]: plainUser.password },
+      ...(cert ? { tls: { certFile: cert.certFile, keyFile: cert.keyFile } } : {}),
+    });
+    console.log(`Dovecot lab ready on port ${lab.port} in ${(performance.now() - started).toFixed(0)} ms`);
+    token = await deviceToken(`${as.scopes.pop} ${as.scopes.smtp} offline_access`);
+  });
+
+  after(async () => {
+    await lab?.close();
+    await as?.close();
+  });
+
+  test('XOAUTH2 two-step login with a valid token; UIDL, RETR, DELE of delivered mail', () => withLog(async () => {
+    const first = Buffer.from('From: a@lab.example\r\nSubject: status\r\n\r\nToner low.\r\n.\r\n..two dots\r\n');
+    // 8-bit bytes come back untouched (Dovecot would turn a bare LF into CRLF, so there is none here).
+    const high = Buffer.alloc(128);
+    for (let i = 0; i < 128; i++) high[i] = 0x80 + i;
+    const second = Buffer.concat([Buffer.from('Subject: bytes\r\n\r\n'), high, Buffer.from('\x01\x7f\r\n.\r\n')]);
+    const uid1 = await lab.deliver(mailbox, first);
+    const uid2 = await lab.deliver(mailbox, second);
+
+    const s = await connect();
+    assert.match(s.greeting, /^\+OK Dovecot/);
+    assert.ok((await s.capabilities()).some((c) => /^SASL .*XOAUTH2/.test(c)));
+    await s.loginWithXoauth2(mailbox, token);
+    assert.deepEqual(await s.stat(), { count: 2, size: first.length + second.length });
+    const ids = await s.uidl();
+    assert.deepEqual([...ids], [[uid1, 1], [uid2, 2]]);
+    assert.ok((await s.retrieve(ids.get(uid1)!)).equals(first));
+    assert.ok((await s.retrieve(ids.get(uid2)!)).equals(second));
+    await s.delete(ids.get(uid1)!);
+    await s.quit();
+
+    const again = await connect();
+    await again.loginWithXoauth2(mailbox, token);
+    assert.deepEqual([...(await again.uidl())], [[uid2, 1]]);
+    await again.delete(1);
+    await again.quit();
+  }));
+
+  test('an invalid token: the XOAUTH2 error challenge, then -ERR [AUTH]', () => withLog(async () => {
+    const s = await connect();
+    const err = await failing(s.loginWithXoauth2(mailbox, 'not-a-real-token-0123456789abcdef'), 'auth');
+    assert.equal(err.response, '-ERR [AUTH] Authentication failed.');
+    // Dovecot 2.3 always names the scope "mail" here, whatever the passdb requires.
+    assert.deepEqual(err.challenge, { status: '401', schemes: 'bearer', scope: 'mail' });
+    assert.ok(s.transcript.some((l) => l.direction === 'client' && l.text === ''), 'the challenge was answered with an empty line');
+    await s.quit();
+  }));
+
+  test('an app-only (client credentials) token logs in to its mailbox', () => withLog(async () => {
+    const { access_token: appToken } = await clientCredentialsGrant(config, { scope: as.scopes.pop });
+    const s = await connect();
+    await s.loginWithXoauth2(mailbox, appToken);
+    await s.quit();
+    assertNoSecrets([appToken], s.transcript);
+  }));
+
+  test('a valid token used for another mailbox, and a token without mail.pop, are refused', () => withLog(async () => {
+    const s = await connect();
+    await failing(s.loginWithXoauth2(scanner.email, token), 'auth');
+    const { access_token: smtpOnly } = await clientCredentialsGrant(config, { scope: as.scopes.smtp });
+    const err = await failing(s.loginWithXoauth2(mailbox, smtpOnly), 'auth');
+    assertNoSecrets([smtpOnly], err, s.transcript);
+    await s.quit();
+  }));
+
+  test('a password reset revokes the token: the next login fails', () => withLog(async () => {
+    const scannerToken = await deviceToken(as.scopes.pop, scanner);
+    const s = await connect();
+    await s.loginWithXoauth2(scanner.email, scannerToken);
+    await s.quit();
+    assert.ok((await as.resetPassword(scanner.email)) > 0);
+    const t2 = await connect();
+    const err = await failing(t2.loginWithXoauth2(scanner.email, scannerToken), 'auth');
+    assertNoSecrets([scannerToken], err, t2.transcript);
+    t2.close();
+  }));
+
+  test('STLS with a throwaway certificate, then XOAUTH2 inside TLS', async (t) => {
+    if (!selfSignedCert()) return t.skip('openssl is not available to make a throwaway certificate');
+    await withLog(async () => {
+      const s = await connect('starttls');
+      assert.ok(s.transcript.some((l) => /^TLS established \(TLSv1\.[23]/.test(l.text)));
+      await s.loginWithXoauth2(mailbox, token);
+      assert.equal((await s.stat()).count, 0);
+      await s.quit();
+    });
+  });
+
+  test('USER/PASS against the passwd-file passdb; a password is no bearer token and vice versa', () => withLog(async () => {
+    const s = await connect();
+    await s.loginWithPassword(plainUser.user, plainUser.password);
+    assert.deepEqual(await s.stat(), { count: 0, size: 0 });
+    await s.quit();
+    const bad = await connect();
+    await failing(bad.loginWithPassword(plainUser.user, 'wrong-password-0000'), 'auth');
+    await failing(bad.loginWithXoauth2(plainUser.user, plainUser.password), 'auth');
+    await failing(bad.loginWithPassword(mailbox, token), 'auth');
+    bad.close();
+  }));
+
+  test('introspection unreachable → -ERR [SYS/TEMP] → temporary, not a bad token', async (t) => {
+    const broken = await startDovecotLab({ introspection: { url: 'http://nobody:nothing-secret@127.0.0.1:9/token/introspection' } });
+    t.after(() => broken.close());
+    const s = await connectPop3({ host: '127.0.0.1', port: broken.port, security: 'none', timeoutMs: 5000 });
+    seen.push(s.transcript);
+    const err = await failing(s.loginWithXoauth2(mailbox, token), 'temporary');
+    assert.match(err.response ?? '', /^-ERR \[SYS\/TEMP\]/);
+    s.close();
+    assert.ok(!(await broken.log()).includes('nothing-secret'), 'the lab masks the introspection secret in its log');
+  });
+
+  test('the lab configuration points at nothing outside its temp dir (no /etc/dovecot, no system service paths)', () => {
+    const effective = execFileSync('doveconf', ['-a', '-c', path.join(lab.dir, 'dovecot.conf')], { encoding: 'utf8', timeout: 10_000 });
+    assert.doesNotMatch(effective, /\/etc\/dovecot|\/run\/dovecot|\/var\/lib\/dovecot|\/var\/run\/dovecot/);
+    assert.match(effective, new RegExp(`^base_dir = ${lab.dir}/run$`, 'm'));
+  });
+
+  test('close() stops Dovecot and removes its directory', async () => {
+    const extra = await startDovecotLab({ introspection: { url: introspectionUrl } });
+    const started = performance.now();
+    await extra.close();
+    console.log(`Dovecot lab closed in ${(performance.now() - started).toFixed(0)} ms`);
+    assert.throws(() => readFileSync(path.join(extra.dir, 'dovecot.conf')), /ENOENT/);
+    await rejectsWith(connectPop3({ host: '127.0.0.1', port: extra.port, security: 'none', timeoutMs: 2000 }), 'network');
+  });
+
+  test('no token, password or client secret appears in any transcript, error or Dovecot log', async () => {
+    seen.push(await lab.log());
+    assertNoSecrets(secrets(), ...seen);
+    const xo = xoauth2(mailbox, token);
+    assertNoSecrets([xo], ...seen);
+    assert.ok(seen.length > 10);
   });
 });

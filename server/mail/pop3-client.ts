@@ -253,7 +253,7 @@ class Session implements Pop3Session {
     const m = this.mask(err.message);
     const r = err.response === undefined ? undefined : this.mask(err.response);
     if (m === err.message && r === err.response) return err;
-    return new Pop3Error(err.kind, m, { response: r, challenge: err.challenge });
+    return new Pop3Error(err.kind, m, { response: r, challenge: err.challenge, cause: err.cause });
   }
 
   /** POP3 is strictly request/response: serialize callers. */

@@ -1,6 +1,7 @@
 import type { DeviceConfig } from './config.js';
 import { openDatabase, type Db } from './db/database.js';
 import { EventLog } from './events/event-log.js';
+import { MailSender } from './mail/sender.js';
 import { ProviderClients } from './oauth/provider-clients.js';
 import { TokenStore, type Logger } from './oauth/token-store.js';
 import { AdminAccount } from './security/admin-account.js';
@@ -20,6 +21,8 @@ export interface Services {
   accounts: MailAccounts;
   events: EventLog;
   tokens: TokenStore;
+  /** Everything that mails goes through it (outbox, pooled SMTP session, XOAUTH2 from the token store). */
+  sender: MailSender;
   close(): Promise<void>;
 }
 
@@ -31,6 +34,8 @@ export function createServices(config: DeviceConfig, log: Logger): Services {
   const events = new EventLog(db);
   const clients = new ProviderClients((id) => providers.clientSecret(id));
   const tokens = new TokenStore({ db, box, providers, clients, events, log });
+  const accounts = new MailAccounts(settings, providers);
+  const sender = new MailSender({ db, settings, accounts, tokens, log });
   return {
     config,
     db,
@@ -38,10 +43,12 @@ export function createServices(config: DeviceConfig, log: Logger): Services {
     admin: new AdminAccount(db),
     settings,
     providers,
-    accounts: new MailAccounts(settings, providers),
+    accounts,
     events,
     tokens,
+    sender,
     async close() {
+      await sender.close();
       await tokens.close();
       db.close();
     },

@@ -69,4 +69,34 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX events_at ON events(at);
   `,
+  `
+  -- The mail outbox: a job is written here before any network I/O and removed once the server took it.
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,              -- scan | alert | other
+    status TEXT NOT NULL,            -- queued | held | failed
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    message_json TEXT NOT NULL,      -- headers and body (no secrets)
+    recipients_json TEXT NOT NULL,   -- envelope recipients not yet accepted by the server
+    delivered_count INTEGER NOT NULL DEFAULT 0,
+    rejected_json TEXT NOT NULL DEFAULT '[]', -- recipients refused for good, with the reply
+    hold TEXT,                       -- what a held job waits for: 'token' or 'settings:<fingerprint>'
+    reason_code TEXT,
+    reason_detail TEXT,
+    reason_at INTEGER
+  );
+  CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+
+  CREATE TABLE outbox_attachments (
+    job_id INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (job_id, idx)
+  );
+  `,
 ];

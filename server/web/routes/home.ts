@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { MAIL_PURPOSES, mailForms, mailPagePaths } from '../../settings/pages.js';
-import { renderPage, t } from '../render.js';
+import { outboxView } from '../outbox-view.js';
+import { flash, renderPage, t } from '../render.js';
 import { tokenPanel } from '../token-panel.js';
 
 export const homeRoutes: FastifyPluginAsync = async (fastify) => {
@@ -8,6 +9,18 @@ export const homeRoutes: FastifyPluginAsync = async (fastify) => {
     const tokens = MAIL_PURPOSES.map((purpose) => ({ title: t(mailForms[purpose].title), href: mailPagePaths[purpose], panel: tokenPanel(fastify.services, purpose) })).filter(
       (row) => row.panel.configured,
     );
-    return renderPage(request, reply, 'home', { title: t('home.title'), tokens, firmware: process.env.npm_package_version ?? '0.1.0' });
+    return renderPage(request, reply, 'home', { title: t('home.title'), tokens, outbox: outboxView(fastify.services), firmware: process.env.npm_package_version ?? '0.1.0' });
+  });
+
+  // The outbox's Retry and Delete (POST forms with the CSRF field, then back to the home page).
+  fastify.post<{ Params: { id: string } }>('/outbox/:id/retry', async (request, reply) => {
+    const done = /^\d+$/.test(request.params.id) && fastify.services.sender.retry(Number(request.params.id));
+    flash(request, done ? 'ok' : 'error', done ? 'outbox.retried' : 'outbox.gone');
+    return reply.redirect('/#outbox');
+  });
+  fastify.post<{ Params: { id: string } }>('/outbox/:id/delete', async (request, reply) => {
+    const done = /^\d+$/.test(request.params.id) && fastify.services.sender.delete(Number(request.params.id));
+    flash(request, done ? 'ok' : 'error', done ? 'outbox.deleted' : 'outbox.gone');
+    return reply.redirect('/#outbox');
   });
 };

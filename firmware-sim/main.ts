@@ -11,10 +11,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startAuthorizationServer } from './cloud/authorization-server.js';
 import { dovecotAvailable, startDovecotLab, type DovecotLab } from './cloud/pop3-server.js';
 import { startSmtpLab } from './cloud/smtp-server.js';
+import { DEVICE_MAIN, deviceNodeFlags } from './device-process.js';
 import { PanelClient } from './panel-client.js';
 
 interface LabState {
@@ -29,7 +29,6 @@ const dataDir = path.resolve(env.MFP_DATA_DIR || './data');
 const devicePort = Number(env.PORT || 8080);
 const ports = { auth: Number(env.LAB_AUTH_PORT || 9400), smtp: Number(env.LAB_SMTP_PORT || 2525), pop: Number(env.LAB_POP_PORT || 1110) };
 const stateFile = path.join(dataDir, 'lab.json');
-const deviceMain = fileURLToPath(new URL('../server/main.js', import.meta.url));
 
 function loadState(): LabState {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -77,7 +76,7 @@ if (dovecotAvailable()) {
 }
 
 const deviceLog = fs.createWriteStream(path.join(dataDir, 'device.log'), { flags: 'a' });
-const device = spawn(process.execPath, [deviceMain], {
+const device = spawn(process.execPath, [...deviceNodeFlags(), DEVICE_MAIN], {
   env: { ...env, PORT: String(devicePort), HOST: '127.0.0.1', MFP_DATA_DIR: dataDir, MFP_ADMIN_PASSWORD: state.adminPassword },
   stdio: ['ignore', 'pipe', 'pipe'],
 });

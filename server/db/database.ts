@@ -13,6 +13,8 @@ export function openDatabase(dataDir: string): Db {
   db.pragma('foreign_keys = ON');
   // A printer's flash is slow; NORMAL is durable across process crashes in WAL mode.
   db.pragma('synchronous = NORMAL');
+  // The device database is small; a 1 MiB page cache instead of the default 8 MiB keeps RSS low.
+  db.pragma('cache_size = -1024');
   migrate(db);
   return db;
 }

@@ -1,4 +1,4 @@
-import * as client from 'openid-client';
+import { openidIfLoaded } from './openid.js';
 import type { Reason } from './token-state.js';
 
 /**
@@ -29,7 +29,8 @@ export function cleanDetail(text: unknown): string | undefined {
 }
 
 export function classifyOAuthError(err: unknown): ClassifiedError {
-  if (err instanceof client.ResponseBodyError) {
+  const client = openidIfLoaded();
+  if (client && err instanceof client.ResponseBodyError) {
     const code = err.error;
     const detail = cleanDetail(err.error_description) ?? `HTTP ${err.status}`;
     if (code === 'access_denied' || code === 'authorization_declined') return { kind: 'denied', code: 'access_denied', detail };
@@ -40,7 +41,7 @@ export function classifyOAuthError(err: unknown): ClassifiedError {
     if (PERMANENT_CODES.has(code)) return { kind: 'rejected', code, detail };
     return { kind: 'rejected', code: 'provider_error', detail: `${code}: ${detail}` };
   }
-  if (err instanceof client.ClientError) {
+  if (client && err instanceof client.ClientError) {
     if (err.code === 'OAUTH_ABORT') return { kind: 'aborted', code: 'aborted' };
     // The body was not what OAuth promises (an HTML error page, malformed JSON, a 5xx without JSON).
     const status = responseStatus(err);
@@ -49,7 +50,7 @@ export function classifyOAuthError(err: unknown): ClassifiedError {
     }
     return { kind: 'transient', code: 'unreachable', detail: cleanDetail(err.message) };
   }
-  if (err instanceof client.WWWAuthenticateChallengeError) {
+  if (client && err instanceof client.WWWAuthenticateChallengeError) {
     return { kind: 'rejected', code: 'invalid_client', detail: `HTTP ${err.status}` };
   }
   if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) {
@@ -60,7 +61,7 @@ export function classifyOAuthError(err: unknown): ClassifiedError {
   return { kind: 'transient', code: 'unreachable', detail: cleanDetail(message + cause) };
 }
 
-function responseStatus(err: client.ClientError): number | undefined {
+function responseStatus(err: Error): number | undefined {
   const cause = err.cause as { status?: unknown } | undefined;
   return typeof cause?.status === 'number' ? cause.status : undefined;
 }

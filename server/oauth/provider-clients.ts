@@ -1,4 +1,5 @@
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
+import { openid } from './openid.js';
 import type { Provider } from '../settings/providers.js';
 import { isLoopbackHost } from '../settings/form.js';
 
@@ -40,6 +41,7 @@ export class ProviderClients {
   }
 
   async #build(provider: Provider): Promise<client.Configuration> {
+    const client = await openid();
     const secret = this.clientSecretOf(provider.id);
     const auth = secret ? client.ClientSecretPost(secret) : client.None();
     const issuer = new URL(provider.issuerUrl);

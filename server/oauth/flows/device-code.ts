@@ -2,7 +2,8 @@
  * The device authorization grant (RFC 8628): the printer shows a code, a person enters it at the
  * provider on another device, and the printer polls until the person has approved or declined.
  */
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
+import { openid } from '../openid.js';
 import { classifyOAuthError, type ClassifiedError } from '../errors.js';
 import { delay, receivedTokens, type ReceivedTokens } from './tokens.js';
 
@@ -19,7 +20,7 @@ export class DeviceFlowUnsupported extends Error {}
 
 export async function startDeviceAuthorization(config: client.Configuration, scope: string, now = Date.now()): Promise<DeviceAuthorization> {
   if (!config.serverMetadata().device_authorization_endpoint) throw new DeviceFlowUnsupported('no device_authorization_endpoint');
-  const response = await client.initiateDeviceAuthorization(config, { scope });
+  const response = await (await openid()).initiateDeviceAuthorization(config, { scope });
   return {
     deviceCode: response.device_code,
     userCode: response.user_code,
@@ -51,7 +52,7 @@ export async function pollDeviceAuthorization(config: client.Configuration, auth
     if (remainingMs <= 0) return { ok: false, error: { kind: 'expired', code: 'expired_token' } };
     const untilExpiry = AbortSignal.timeout(remainingMs);
     try {
-      const response = await client.pollDeviceAuthorizationGrant(
+      const response = await (await openid()).pollDeviceAuthorizationGrant(
         config,
         {
           device_code: authorization.deviceCode,

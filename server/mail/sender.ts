@@ -659,6 +659,7 @@ const STEP_OF_COMMAND: [RegExp, ConnectionStepName][] = [
   [/^(EHLO|HELO|LHLO)\b/i, 'ehlo'],
   [/^STARTTLS\b/i, 'tls'],
   [/^AUTH\b/i, 'auth'],
+  [/^QUIT\b/i, 'result'],
 ];
 
 /** A 334 XOAUTH2 challenge carries base64 JSON (status, schemes, scope): show it decoded. */

@@ -6,6 +6,8 @@ import type { Services } from '../../services.js';
 import { fieldViews } from '../form-view.js';
 import { flash, renderPage, t } from '../render.js';
 import { reasonText, tokenPanel } from '../token-panel.js';
+import { MailJobError } from '../../mail/sender.js';
+import { connectionTestView, sendTestView } from '../smtp-tools-view.js';
 
 type Body = Record<string, string | undefined>;
 
@@ -24,7 +26,7 @@ function pageTitles(purposes: MailPurpose[]): string {
 export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
   const { services } = fastify;
 
-  async function showPage(request: FastifyRequest, reply: FastifyReply, purpose: MailPurpose, values: Record<string, unknown>, errors: Record<string, string>, status = 200) {
+  async function showPage(request: FastifyRequest, reply: FastifyReply, purpose: MailPurpose, values: Record<string, unknown>, errors: Record<string, string>, status = 200, extra: Record<string, unknown> = {}) {
     const spec = mailForms[purpose];
     const context = formContext(services, purpose);
     return renderPage(request, reply, 'mail-settings', {
@@ -36,6 +38,7 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
       noProviders: context.choices[PROVIDER_CHOICES]!.length === 0,
       token: tokenPanel(services, purpose),
+      ...extra,
     }, status);
   }
 
@@ -113,6 +116,25 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
       return reply.redirect(path);
     });
   }
+
+  // The SMTP page's Send Test E-mail and Connection Test: they use the saved settings and show the
+  // result on the page (the transcript is masked by the sender).
+  const smtpPath = mailPagePaths.smtp;
+  fastify.post<{ Body: Body }>(`${smtpPath}/test-mail`, async (request, reply) => {
+    const testTo = (request.body?.testTo ?? '').trim();
+    let result;
+    try {
+      result = await services.sender.sendTest(testTo);
+    } catch (err) {
+      if (!(err instanceof MailJobError)) throw err;
+      return showPage(request, reply, 'smtp', services.settings.values(mailForms.smtp), {}, 400, { testTo, testToError: t('validate.email') });
+    }
+    return showPage(request, reply, 'smtp', services.settings.values(mailForms.smtp), {}, 200, { testTo, smtpResult: sendTestView(services, result) });
+  });
+  fastify.post(`${smtpPath}/connection-test`, async (request, reply) => {
+    const result = await services.sender.testConnection();
+    return showPage(request, reply, 'smtp', services.settings.values(mailForms.smtp), {}, 200, { smtpResult: connectionTestView(services, result) });
+  });
 
   // For the page's small status script: the same facts the page shows, never a token.
   fastify.get<{ Params: { purpose: string } }>('/api/token-status/:purpose', async (request, reply) => {

@@ -3,12 +3,17 @@
   'use strict';
 
   // Show only the fields that apply to the chosen option (the server ignores the others anyway).
+  // A field is shown when its controlling field is shown and has one of the listed values.
+  function isActive(field) {
+    var source = document.querySelector('[name="' + field.getAttribute('data-when-field') + '"]');
+    if (!source) return true;
+    if (field.getAttribute('data-when-values').split(' ').indexOf(source.value) === -1) return false;
+    var container = source.closest('[data-when-field]');
+    return !container || isActive(container);
+  }
   function updateConditionalFields() {
     document.querySelectorAll('[data-when-field]').forEach(function (field) {
-      var source = document.querySelector('[name="' + field.getAttribute('data-when-field') + '"]');
-      if (!source) return;
-      var values = field.getAttribute('data-when-values').split(' ');
-      field.hidden = values.indexOf(source.value) === -1;
+      field.hidden = !isActive(field);
     });
   }
   document.addEventListener('change', function (event) {

@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { PRODUCTION_AUTHORITIES, type Authorities } from './oauth/provider-profiles.js';
+import { isLoopbackHost } from './settings/form.js';
 
 /** Everything the device reads from its environment, read once at start. */
 export interface DeviceConfig {
@@ -9,6 +11,8 @@ export interface DeviceConfig {
   initialAdminPassword: string | undefined;
   modelName: string;
   logLevel: string;
+  /** Microsoft's and Google's endpoints; replaced only by a lab on loopback. */
+  authorities: Authorities;
 }
 
 export class ConfigError extends Error {}
@@ -22,6 +26,28 @@ function parsePort(name: string, raw: string | undefined, fallback: number): num
   return port;
 }
 
+/** A lab may stand in for Microsoft or Google, but only on this machine: never another host. */
+function labBase(name: string, raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL, not "${raw}"`);
+  }
+  if (!isLoopbackHost(url.hostname)) throw new ConfigError(`${name} must point to a loopback address (a lab), not ${url.hostname}`);
+  return url.href.replace(/\/+$/, '');
+}
+
+function readAuthorities(env: NodeJS.ProcessEnv): Authorities {
+  const microsoft = labBase('MFP_LAB_MICROSOFT_AUTHORITY', env.MFP_LAB_MICROSOFT_AUTHORITY);
+  const google = labBase('MFP_LAB_GOOGLE_BASE', env.MFP_LAB_GOOGLE_BASE);
+  return {
+    microsoft: microsoft ?? PRODUCTION_AUTHORITIES.microsoft,
+    google: google ? { authorization: `${google}/o/oauth2/v2/auth`, token: `${google}/token`, revocation: `${google}/revoke` } : PRODUCTION_AUTHORITIES.google,
+  };
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
   return {
     host: env.HOST || '127.0.0.1',
@@ -30,5 +56,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
     initialAdminPassword: env.MFP_ADMIN_PASSWORD || undefined,
     modelName: env.MFP_MODEL_NAME || 'MFP-C131 (emulated)',
     logLevel: env.LOG_LEVEL || 'info',
+    authorities: readAuthorities(env),
   };
 }

@@ -2,6 +2,7 @@ import type * as client from 'openid-client';
 import { openid } from './openid.js';
 import type { Provider } from '../settings/providers.js';
 import { isLoopbackHost } from '../settings/form.js';
+import { fixedEndpoints, type Authorities, type Endpoints } from './provider-profiles.js';
 
 /** How long one request to a provider may take; a printer must not hang on a dead network. */
 export const PROVIDER_TIMEOUT_SECONDS = 15;
@@ -22,7 +23,10 @@ export class DiscoveryError extends Error {
 export class ProviderClients {
   readonly #cache = new Map<number, { version: number; config: Promise<client.Configuration> }>();
 
-  constructor(private readonly clientSecretOf: (providerId: number) => string | undefined) {}
+  constructor(
+    private readonly clientSecretOf: (providerId: number) => string | undefined,
+    private readonly authorities: Authorities,
+  ) {}
 
   configuration(provider: Provider): Promise<client.Configuration> {
     const cached = this.#cache.get(provider.id);
@@ -36,6 +40,28 @@ export class ProviderClients {
     return config;
   }
 
+  /**
+   * The Test button: can the device reach the provider, and what does it offer? Discovery for a custom
+   * issuer; for fixed endpoints, any HTTP answer from the token endpoint proves it is reachable.
+   */
+  async test(provider: Provider): Promise<{ ok: boolean; detail: string }> {
+    this.forget(provider.id);
+    try {
+      const config = await this.configuration(provider);
+      const metadata = config.serverMetadata();
+      const offered = (['authorization_endpoint', 'token_endpoint', 'device_authorization_endpoint', 'revocation_endpoint'] as const)
+        .filter((name) => metadata[name])
+        .map((name) => name.replace(/_endpoint$/, '').replace(/_/g, ' '));
+      const response = await fetch(metadata.token_endpoint!, { method: 'POST', signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000) });
+      await response.body?.cancel();
+      return { ok: true, detail: `${metadata.issuer} (${offered.join(', ')}; token endpoint answered HTTP ${response.status})` };
+    } catch (err) {
+      const cause = err instanceof DiscoveryError ? err.cause : err;
+      const message = cause instanceof Error ? `${cause.message}${cause.cause instanceof Error ? `: ${cause.cause.message}` : ''}` : String(cause);
+      return { ok: false, detail: message.slice(0, 300) };
+    }
+  }
+
   forget(providerId: number): void {
     this.#cache.delete(providerId);
   }
@@ -44,12 +70,17 @@ export class ProviderClients {
     const client = await openid();
     const secret = this.clientSecretOf(provider.id);
     const auth = secret ? client.ClientSecretPost(secret) : client.None();
+    const endpoints = fixedEndpoints(provider, this.authorities);
+    if (endpoints) {
+      const config = new client.Configuration(endpoints as client.ServerMetadata, provider.clientId, undefined, auth);
+      if (usesPlainHttp(endpoints)) client.allowInsecureRequests(config);
+      config.timeout = PROVIDER_TIMEOUT_SECONDS;
+      return config;
+    }
     const issuer = new URL(provider.issuerUrl);
-    // http:// is accepted by validation only on loopback (labs, tests); keep that rule here too.
-    const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
     try {
       const config = await client.discovery(issuer, provider.clientId, undefined, auth, {
-        execute: insecure ? [client.allowInsecureRequests] : [],
+        execute: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname) ? [client.allowInsecureRequests] : [],
         timeout: PROVIDER_TIMEOUT_SECONDS,
       });
       config.timeout = PROVIDER_TIMEOUT_SECONDS;
@@ -58,4 +89,15 @@ export class ProviderClients {
       throw new DiscoveryError(`discovery of ${issuer.origin} failed`, err);
     }
   }
+}
+
+/**
+ * http:// is accepted only on loopback (labs, tests): validation refuses it elsewhere, and this
+ * refuses a configuration that mixes in any non-loopback plain-HTTP endpoint.
+ */
+function usesPlainHttp(endpoints: Endpoints): boolean {
+  const urls = Object.values(endpoints).filter((value): value is string => typeof value === 'string').map((value) => new URL(value));
+  const plain = urls.filter((url) => url.protocol === 'http:');
+  if (plain.some((url) => !isLoopbackHost(url.hostname))) throw new DiscoveryError('plain http:// endpoint outside loopback', undefined);
+  return plain.length > 0;
 }

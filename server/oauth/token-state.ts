@@ -15,9 +15,17 @@ export interface Reason {
   detail?: string | undefined;
 }
 
+/**
+ * How the provider was asked: a code the person enters elsewhere (device code), the admin's browser
+ * sent to the provider and back (authorization code), or a direct request (client credentials).
+ */
+export type PendingKind = 'device_code' | 'browser' | 'direct';
+
 export interface PendingAuthorization {
-  userCode: string;
-  verificationUri: string;
+  kind: PendingKind;
+  /** Device code only. */
+  userCode?: string | undefined;
+  verificationUri?: string | undefined;
   verificationUriComplete?: string | undefined;
   expiresAt: number;
   intervalSeconds: number;
@@ -85,7 +93,7 @@ export function statusOf(credential: Credential, now: number): TokenStatus {
       return { ...base, state: 'awaiting_authorization', reason: null, pending: credential.pending };
     }
     // A code that ran out while nobody was polling (device off) ends here rather than staying stuck.
-    if (!credential.token) return { ...base, state: 'not_obtained', reason: { code: 'expired_token' } };
+    if (!credential.token) return { ...base, state: 'not_obtained', reason: { code: expiryReason(credential.pending.kind) } };
   }
   if (credential.token) {
     if (credential.invalid) return { ...base, state: 'invalid', reason: credential.invalid };
@@ -93,6 +101,10 @@ export function statusOf(credential: Credential, now: number): TokenStatus {
     return { ...base, state: 'obtained', reason: null, warning: credential.warning };
   }
   return { ...base, state: 'not_obtained', reason: credential.failure };
+}
+
+function expiryReason(kind: PendingKind): string {
+  return kind === 'device_code' ? 'expired_token' : 'authorization_timeout';
 }
 
 /** An access token that expired is only dead when nothing can renew it without the user. */

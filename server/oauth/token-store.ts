@@ -7,9 +7,14 @@ import type { Db } from '../db/database.js';
 import type { EventKind, EventLog } from '../events/event-log.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Provider, ProviderRepository } from '../settings/providers.js';
-import { classifyOAuthError, type ClassifiedError } from './errors.js';
+import crypto from 'node:crypto';
+import type { Grant } from '../settings/providers.js';
+import { classifyOAuthError } from './errors.js';
+import { AuthorizationCodeUnsupported, beginAuthorization, completeAuthorization } from './flows/authorization-code.js';
+import { requestAppToken } from './flows/client-credentials.js';
 import { pollDeviceAuthorization, startDeviceAuthorization, DeviceFlowUnsupported, type DeviceAuthorization } from './flows/device-code.js';
 import { refreshAccessToken } from './flows/refresh.js';
+import { authorizationParams, grantOf } from './provider-profiles.js';
 import { revokeTokens, supportsRevocation } from './flows/revocation.js';
 import type { ReceivedTokens } from './flows/tokens.js';
 import { DiscoveryError, type ProviderClients } from './provider-clients.js';
@@ -19,6 +24,7 @@ import {
   statusOf,
   transition,
   type Credential,
+  type PendingKind,
   type Reason,
   type TokenEvent,
   type TokenStatus,
@@ -75,10 +81,48 @@ export class TokenTemporarilyUnavailableError extends Error {
   }
 }
 
+/** What an open authorization must remember and never show. */
+type PendingSecret =
+  | { kind: 'device_code'; deviceCode: string }
+  | { kind: 'browser'; codeVerifier: string; state: string; sessionId: string; redirectUri: string; returnTo: string }
+  | { kind: 'direct' };
+
 interface Secrets {
   accessToken?: string | undefined;
   refreshToken?: string | undefined;
-  deviceCode?: string | undefined;
+  pending?: PendingSecret | undefined;
+}
+
+/** How long the admin's browser may take to sign in at the provider and come back. */
+export const BROWSER_AUTHORIZATION_TTL_MS = 10 * 60_000;
+/** A direct request (client credentials) that never returned, e.g. the device lost power meanwhile. */
+const DIRECT_AUTHORIZATION_TTL_MS = 2 * 60_000;
+
+export interface StartContext {
+  /** Authorization code: the device's callback as registered at the provider. */
+  redirectUri?: string;
+  /** Authorization code: the admin session the browser sign-in is bound to. */
+  sessionId?: string;
+  /** Where the browser returns to after the callback (the page that pressed Get Token). */
+  returnTo?: string;
+}
+
+export type StartResult =
+  | { kind: 'awaiting'; status: CredentialStatus }
+  | { kind: 'redirect'; url: string }
+  | { kind: 'done'; status: CredentialStatus };
+
+export interface CallbackResult {
+  returnTo: string;
+  key?: TokenKey;
+  /** Set when no token came of it: why. */
+  failure?: Reason;
+}
+
+export type TokenChangeListener = (key: TokenKey) => void;
+
+function hashState(state: string): string {
+  return crypto.createHash('sha256').update(state).digest('base64url');
 }
 
 interface CredentialRow {
@@ -100,6 +144,9 @@ interface CredentialRow {
   failure_at: number | null;
   warning_code: string | null;
   warning_at: number | null;
+  grant_type: string;
+  pending_kind: string | null;
+  pending_state_hash: string | null;
 }
 
 export function normalizeAccount(account: string): string {
@@ -122,6 +169,7 @@ export class TokenStore {
   readonly #polls = new Map<string, { controller: AbortController; done: Promise<void> }>();
   /** Refreshes under way: concurrent callers share one request to the provider. */
   readonly #renewals = new Map<string, Promise<string>>();
+  readonly #listeners = new Set<TokenChangeListener>();
 
   constructor(options: TokenStoreOptions) {
     this.#db = options.db;
@@ -142,36 +190,122 @@ export class TokenStore {
 
   // ---- authorization ---------------------------------------------------------------------------
 
-  /** Get Token: asks the provider for a device code and polls for the person's decision in the background. */
-  async startAuthorization(key: TokenKey, scope: string): Promise<CredentialStatus> {
+  /**
+   * Get Token. Device code: asks for a code and polls for the person's decision in the background.
+   * Authorization code: returns the provider URL the admin's browser must be sent to.
+   * Client credentials: asks at once and returns the outcome.
+   */
+  async startAuthorization(key: TokenKey, scope: string, context: StartContext = {}): Promise<StartResult> {
     const provider = this.#provider(key);
     const current = this.status(key);
     if (current.state === 'obtained') throw new TokenActionError('token.alreadyObtained');
     if (current.state === 'awaiting_authorization') throw new TokenActionError('token.alreadyAwaiting');
+    const grant = grantOf(provider);
+    const replaced = this.#load(key).secrets;
 
-    let authorization: DeviceAuthorization;
+    let begun: () => Promise<StartResult>;
     try {
       const config = await this.#clients.configuration(provider);
-      authorization = await startDeviceAuthorization(config, scope);
+      if (grant === 'device_code') {
+        const authorization = await startDeviceAuthorization(config, scope);
+        this.#apply(key, { type: 'authorization_started', scope, pending: {
+          kind: 'device_code',
+          userCode: authorization.userCode,
+          verificationUri: authorization.verificationUri,
+          verificationUriComplete: authorization.verificationUriComplete,
+          expiresAt: authorization.expiresAt,
+          intervalSeconds: authorization.intervalSeconds,
+        } }, { pending: { kind: 'device_code', deviceCode: authorization.deviceCode } }, grant);
+        begun = async () => {
+          this.#poll(key, provider, authorization, scope);
+          return { kind: 'awaiting', status: this.status(key) };
+        };
+      } else if (grant === 'authorization_code') {
+        if (!context.redirectUri || !context.sessionId) throw new Error('a browser sign-in needs the redirect URI and the admin session');
+        const browser = await beginAuthorization(config, { scope, redirectUri: context.redirectUri, extraParams: authorizationParams(provider) });
+        this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'browser', expiresAt: Date.now() + BROWSER_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } }, {
+          pending: { kind: 'browser', codeVerifier: browser.codeVerifier, state: browser.state, sessionId: context.sessionId, redirectUri: context.redirectUri, returnTo: context.returnTo ?? '/' },
+        }, grant);
+        begun = async () => ({ kind: 'redirect', url: browser.url });
+      } else {
+        this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'direct', expiresAt: Date.now() + DIRECT_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } }, { pending: { kind: 'direct' } }, grant);
+        begun = async () => {
+          try {
+            const tokens = await requestAppToken(config, scope);
+            this.#saveTokens(key, tokens, grant);
+            this.#record('obtained', provider, key.account, tokens.scope);
+          } catch (err) {
+            const reason = this.#startFailure(err);
+            this.#apply(key, { type: 'authorization_failed', reason }, {});
+            this.#record('failed', provider, key.account, reason);
+          }
+          return { kind: 'done', status: this.status(key) };
+        };
+      }
     } catch (err) {
       const reason = this.#startFailure(err);
       this.#record('failed', provider, key.account, reason);
       throw new TokenActionError('token.requestFailed', reason);
     }
-    // An Invalid token being replaced is dead anyway; tell the provider so, without waiting for it.
-    const replaced = this.#load(key).secrets;
-    if (replaced.refreshToken || replaced.accessToken) void this.#revoke(provider, replaced);
-
-    this.#apply(key, { type: 'authorization_started', scope, pending: {
-      userCode: authorization.userCode,
-      verificationUri: authorization.verificationUri,
-      verificationUriComplete: authorization.verificationUriComplete,
-      expiresAt: authorization.expiresAt,
-      intervalSeconds: authorization.intervalSeconds,
-    } }, { deviceCode: authorization.deviceCode });
     this.#record('requested', provider, key.account, scope);
-    this.#poll(key, provider, authorization, scope);
-    return this.status(key);
+    // An Invalid token being replaced is dead anyway; tell the provider so, without waiting for it.
+    if (replaced.refreshToken || replaced.accessToken) void this.#revoke(provider, replaced);
+    return begun();
+  }
+
+  /**
+   * The admin's browser came back from the provider. The state must name an open sign-in of this
+   * very session; it is used once. Returns where to send the browser and, on failure, why.
+   */
+  async completeBrowserAuthorization(callbackUrl: URL, sessionId: string): Promise<CallbackResult> {
+    const state = callbackUrl.searchParams.get('state') ?? '';
+    const row = state
+      ? (this.#db.prepare('SELECT provider_id, account FROM credentials WHERE pending_state_hash = ?').get(hashState(state)) as { provider_id: number; account: string } | undefined)
+      : undefined;
+    if (!row) return this.#failOwnBrowserAuthorization(sessionId, { code: 'state_mismatch' });
+    const key = { providerId: row.provider_id, account: row.account };
+    const { credential, secrets } = this.#load(key);
+    const pending = secrets.pending;
+    if (pending?.kind !== 'browser' || !credential.pending) return { returnTo: '/', failure: { code: 'state_mismatch' } };
+    if (!safeEqual(pending.sessionId, sessionId)) return this.#failOwnBrowserAuthorization(sessionId, { code: 'state_mismatch' });
+    const provider = this.#provider(key);
+    const fail = (reason: Reason): CallbackResult => {
+      this.#apply(key, { type: 'authorization_failed', reason }, {});
+      this.#record(reason.code === 'access_denied' ? 'denied' : reason.code === 'authorization_timeout' ? 'expired' : 'failed', provider, key.account, reason);
+      return { returnTo: pending.returnTo, key, failure: reason };
+    };
+    // Single use: the state stops matching before the code is exchanged, so a replay finds nothing.
+    this.#db.prepare('UPDATE credentials SET pending_state_hash = NULL WHERE provider_id = ? AND account = ?').run(key.providerId, normalizeAccount(key.account));
+    if (credential.pending.expiresAt <= Date.now()) return fail({ code: 'authorization_timeout' });
+    const error = callbackUrl.searchParams.get('error');
+    if (error) {
+      const detail = callbackUrl.searchParams.get('error_description') ?? undefined;
+      return fail(error === 'access_denied' ? { code: 'access_denied', detail } : { code: 'provider_error', detail: [error, detail].filter(Boolean).join(': ') });
+    }
+    try {
+      const config = await this.#clients.configuration(provider);
+      const tokens = await completeAuthorization(config, callbackUrl, { codeVerifier: pending.codeVerifier, state: pending.state, redirectUri: pending.redirectUri, scope: credential.scope });
+      this.#saveTokens(key, tokens, 'authorization_code');
+      this.#record('obtained', provider, key.account, tokens.scope);
+      return { returnTo: pending.returnTo, key };
+    } catch (err) {
+      return fail(this.#startFailure(err));
+    }
+  }
+
+  /** A callback that matches nothing ends the sign-in this session has open, if any (and only that). */
+  #failOwnBrowserAuthorization(sessionId: string, reason: Reason): CallbackResult {
+    const rows = this.#db.prepare("SELECT provider_id, account FROM credentials WHERE pending_kind = 'browser' AND pending_state_hash IS NOT NULL").all() as { provider_id: number; account: string }[];
+    for (const row of rows) {
+      const key = { providerId: row.provider_id, account: row.account };
+      const pending = this.#load(key).secrets.pending;
+      if (pending?.kind === 'browser' && safeEqual(pending.sessionId, sessionId)) {
+        this.#apply(key, { type: 'authorization_failed', reason }, {});
+        this.#record('failed', this.#providers.get(key.providerId) ?? null, key.account, reason);
+        return { returnTo: pending.returnTo, key, failure: reason };
+      }
+    }
+    return { returnTo: '/', failure: reason };
   }
 
   /** After a restart: go on polling authorizations that are still open, end those that ran out. */
@@ -182,14 +316,24 @@ export class TokenStore {
       const { credential, secrets } = this.#load(key);
       const provider = this.#providers.get(key.providerId);
       const pending = credential.pending;
-      if (!provider || !pending || !secrets.deviceCode) continue;
+      if (!provider || !pending || !secrets.pending) continue;
       if (pending.expiresAt <= Date.now()) {
-        this.#apply(key, { type: 'authorization_failed', reason: { code: 'expired_token' } }, {}, pending.expiresAt);
+        const reason = { code: pending.kind === 'device_code' ? 'expired_token' : 'authorization_timeout' };
+        this.#apply(key, { type: 'authorization_failed', reason }, {}, undefined, pending.expiresAt);
         this.#record('expired', provider, key.account);
         continue;
       }
+      // A browser sign-in waits for its callback; only a device code needs polling.
+      if (secrets.pending.kind !== 'device_code') continue;
       this.#record('resumed', provider, key.account);
-      this.#poll(key, provider, { deviceCode: secrets.deviceCode, ...pending }, credential.scope);
+      this.#poll(key, provider, {
+        deviceCode: secrets.pending.deviceCode,
+        userCode: pending.userCode ?? '',
+        verificationUri: pending.verificationUri ?? '',
+        verificationUriComplete: pending.verificationUriComplete,
+        expiresAt: pending.expiresAt,
+        intervalSeconds: pending.intervalSeconds,
+      }, credential.scope);
     }
   }
 
@@ -210,9 +354,9 @@ export class TokenStore {
         });
         if (controller.signal.aborted || outcome.ok === false && outcome.error.kind === 'aborted') return;
         // Only the authorization that started this poll may finish it (not one deleted or replaced since).
-        if (this.#load(key).secrets.deviceCode !== authorization.deviceCode) return;
+        if (!this.#isOpen(key, authorization.deviceCode)) return;
         if (outcome.ok) {
-          this.#saveTokens(key, 'tokens_received', outcome.tokens);
+          this.#saveTokens(key, outcome.tokens, 'device_code');
           this.#record('obtained', provider, key.account, outcome.tokens.scope);
         } else {
           this.#apply(key, { type: 'authorization_failed', reason: { code: outcome.error.code, detail: outcome.error.detail } }, {});
@@ -223,7 +367,7 @@ export class TokenStore {
         if (controller.signal.aborted) return;
         const reason = this.#startFailure(err);
         this.#log.error({ err: reason }, 'device authorization polling failed');
-        if (this.#load(key).secrets.deviceCode === authorization.deviceCode) {
+        if (this.#isOpen(key, authorization.deviceCode)) {
           this.#apply(key, { type: 'authorization_failed', reason }, {});
           this.#record('failed', provider, key.account, reason);
         }
@@ -233,6 +377,11 @@ export class TokenStore {
     })();
     this.#polls.get(id)?.controller.abort();
     this.#polls.set(id, { controller, done });
+  }
+
+  #isOpen(key: TokenKey, deviceCode: string): boolean {
+    const pending = this.#load(key).secrets.pending;
+    return pending?.kind === 'device_code' && pending.deviceCode === deviceCode;
   }
 
   // ---- deletion --------------------------------------------------------------------------------
@@ -294,7 +443,7 @@ export class TokenStore {
       throw new TokenUnavailableError({ ...status, scope: credential.scope });
     }
     if (!options.forceRefresh && !needsRenewal(credential.token, Date.now(), this.#renewalMarginMs)) return secrets.accessToken;
-    if (!secrets.refreshToken) {
+    if (!secrets.refreshToken && !credential.token.canReRequest) {
       if (!options.forceRefresh) return secrets.accessToken;
       // Nothing can renew it: the server's rejection is final.
       this.reportRejected(key, { code: 'token_expired' });
@@ -309,12 +458,13 @@ export class TokenStore {
     return renewal;
   }
 
-  async #renew(key: TokenKey, refreshToken: string, scope: string, currentAccessToken: string, currentExpiry: number | null): Promise<string> {
+  /** With the refresh token, or (client credentials, no refresh token) by simply asking again. */
+  async #renew(key: TokenKey, refreshToken: string | undefined, scope: string, currentAccessToken: string, currentExpiry: number | null): Promise<string> {
     const provider = this.#provider(key);
     try {
       const config = await this.#clients.configuration(provider);
-      const tokens = await refreshAccessToken(config, refreshToken, scope);
-      this.#saveTokens(key, 'tokens_received', tokens);
+      const tokens = refreshToken ? await refreshAccessToken(config, refreshToken, scope) : await requestAppToken(config, scope);
+      this.#saveTokens(key, tokens, refreshToken ? this.#grantOf(key) : 'client_credentials');
       this.#record('refreshed', provider, key.account);
       return tokens.accessToken;
     } catch (err) {
@@ -339,6 +489,12 @@ export class TokenStore {
     this.#record('invalidated', this.#providers.get(key.providerId) ?? null, key.account, reason);
   }
 
+  /** Told after every change of a credential (a page or the outbox may want to react); returns an unsubscribe. */
+  onChange(listener: TokenChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     const polls = [...this.#polls.values()];
     for (const poll of polls) poll.controller.abort();
@@ -356,6 +512,7 @@ export class TokenStore {
 
   #startFailure(err: unknown): Reason {
     if (err instanceof DeviceFlowUnsupported) return { code: 'no_device_flow' };
+    if (err instanceof AuthorizationCodeUnsupported) return { code: 'no_authorization_endpoint' };
     if (err instanceof DiscoveryError) {
       const cause = classifyOAuthError(err.cause);
       return { code: 'discovery_failed', detail: cause.detail };
@@ -364,20 +521,35 @@ export class TokenStore {
     return { code: error.code, detail: error.detail };
   }
 
-  #saveTokens(key: TokenKey, type: 'tokens_received', tokens: ReceivedTokens): void {
+  /** Saves new tokens; a rotated refresh token is saved in the same transaction as the access token. */
+  #saveTokens(key: TokenKey, tokens: ReceivedTokens, grant: Grant): void {
+    const canReRequest = grant === 'client_credentials';
     this.#apply(
       key,
-      { type, scope: tokens.scope, token: { obtainedAt: Date.now(), accessExpiresAt: tokens.expiresAt, hasRefreshToken: Boolean(tokens.refreshToken), canReRequest: false } },
+      { type: 'tokens_received', scope: tokens.scope, token: { obtainedAt: Date.now(), accessExpiresAt: tokens.expiresAt, hasRefreshToken: Boolean(tokens.refreshToken), canReRequest } },
       { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken },
+      grant,
     );
   }
 
+  #grantOf(key: TokenKey): Grant {
+    const row = this.#db.prepare('SELECT grant_type FROM credentials WHERE provider_id = ? AND account = ?').get(key.providerId, normalizeAccount(key.account)) as { grant_type: Grant } | undefined;
+    return row?.grant_type ?? 'device_code';
+  }
+
   /** Moves a credential through the state machine and saves facts and secrets in one transaction. */
-  #apply(key: TokenKey, event: TokenEvent, secrets: Secrets, now = Date.now()): void {
+  #apply(key: TokenKey, event: TokenEvent, secrets: Secrets, grant?: Grant, now = Date.now()): void {
     this.#db.transaction(() => {
       const { credential } = this.#load(key);
-      this.#write(key, transition(credential, event, now), secrets);
+      this.#write(key, transition(credential, event, now), secrets, grant ?? this.#grantOf(key));
     }).immediate();
+    for (const listener of this.#listeners) {
+      try {
+        listener(key);
+      } catch (err) {
+        this.#log.error({ err }, 'token change listener failed');
+      }
+    }
   }
 
   #load(key: TokenKey): { credential: Credential; secrets: Secrets } {
@@ -387,13 +559,14 @@ export class TokenStore {
     const credential: Credential = {
       scope: row.scope,
       token: row.access_token_enc || row.refresh_token_enc
-        ? { obtainedAt: row.obtained_at ?? 0, accessExpiresAt: row.access_expires_at, hasRefreshToken: row.refresh_token_enc !== null, canReRequest: false }
+        ? { obtainedAt: row.obtained_at ?? 0, accessExpiresAt: row.access_expires_at, hasRefreshToken: row.refresh_token_enc !== null, canReRequest: row.grant_type === 'client_credentials' }
         : null,
       invalid: reason(row.invalid_code, row.invalid_detail),
-      pending: row.pending_enc && row.pending_user_code && row.pending_verification_uri && row.pending_expires_at
+      pending: row.pending_enc && row.pending_expires_at
         ? {
-            userCode: row.pending_user_code,
-            verificationUri: row.pending_verification_uri,
+            kind: (row.pending_kind ?? 'device_code') as PendingKind,
+            userCode: row.pending_user_code ?? undefined,
+            verificationUri: row.pending_verification_uri ?? undefined,
             verificationUriComplete: row.pending_verification_uri_complete ?? undefined,
             expiresAt: row.pending_expires_at,
             intervalSeconds: row.pending_interval ?? 5,
@@ -407,19 +580,19 @@ export class TokenStore {
       secrets: {
         accessToken: this.#box.openOptional(row.access_token_enc),
         refreshToken: this.#box.openOptional(row.refresh_token_enc),
-        deviceCode: this.#box.openOptional(row.pending_enc),
+        pending: parsePendingSecret(this.#box.openOptional(row.pending_enc)),
       },
     };
   }
 
-  #write(key: TokenKey, credential: Credential, secrets: Secrets): void {
+  #write(key: TokenKey, credential: Credential, secrets: Secrets, grant: Grant): void {
     const account = normalizeAccount(key.account);
     if (credential === EMPTY_CREDENTIAL) {
       this.#db.prepare('DELETE FROM credentials WHERE provider_id = ? AND account = ?').run(key.providerId, account);
       return;
     }
-    const old = this.#db.prepare('SELECT access_token_enc, refresh_token_enc, pending_enc FROM credentials WHERE provider_id = ? AND account = ?').get(key.providerId, account) as
-      | Pick<CredentialRow, 'access_token_enc' | 'refresh_token_enc' | 'pending_enc'>
+    const old = this.#db.prepare('SELECT access_token_enc, refresh_token_enc, pending_enc, pending_state_hash FROM credentials WHERE provider_id = ? AND account = ?').get(key.providerId, account) as
+      | Pick<CredentialRow, 'access_token_enc' | 'refresh_token_enc' | 'pending_enc' | 'pending_state_hash'>
       | undefined;
     // Secrets not given in this write are kept while the facts say they still exist.
     const keep = (given: string | undefined, sealed: string | null | undefined, exists: boolean) =>
@@ -436,7 +609,10 @@ export class TokenStore {
       obtained_at: token?.obtainedAt ?? null,
       invalid_code: credential.invalid?.code ?? null,
       invalid_detail: credential.invalid?.detail ?? null,
-      pending_enc: keep(secrets.deviceCode, old?.pending_enc, pending !== null),
+      pending_enc: keep(secrets.pending && JSON.stringify(secrets.pending), old?.pending_enc, pending !== null),
+      pending_kind: pending?.kind ?? null,
+      pending_state_hash: pending === null ? null : secrets.pending ? (secrets.pending.kind === 'browser' ? hashState(secrets.pending.state) : null) : (old?.pending_state_hash ?? null),
+      grant_type: grant,
       pending_user_code: pending?.userCode ?? null,
       pending_verification_uri: pending?.verificationUri ?? null,
       pending_verification_uri_complete: pending?.verificationUriComplete ?? null,
@@ -463,4 +639,20 @@ export class TokenStore {
     this.#events.record(kind, provider?.name ?? null, normalizeAccount(account), detail);
     this.#log.info({ event: kind, provider: provider?.name, account: normalizeAccount(account), detail }, 'token event');
   }
+}
+
+function parsePendingSecret(text: string | undefined): PendingSecret | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as PendingSecret;
+  } catch {
+    // Written before pending authorizations were JSON: a bare device code.
+    return { kind: 'device_code', deviceCode: text };
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && crypto.timingSafeEqual(left, right);
 }

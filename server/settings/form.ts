@@ -4,7 +4,7 @@
  */
 import type { MessageKey, Translate } from '../i18n/index.js';
 
-export type FieldType = 'text' | 'host' | 'email' | 'url' | 'integer' | 'select' | 'secret' | 'scope';
+export type FieldType = 'text' | 'host' | 'email' | 'url' | 'integer' | 'select' | 'secret' | 'scope' | 'tenant';
 
 export interface Choice {
   value: string;
@@ -25,8 +25,10 @@ export interface FieldSpec {
   default?: string | number;
   /** Fixed choices, or the name of a dynamic list the page supplies (e.g. the registered providers). */
   choices?: readonly Choice[] | { dynamic: string };
-  /** Only shown, required and saved when another field has one of these values. */
+  /** Only shown, required and saved when another (itself active) field has one of these values. */
   when?: { field: string; in: readonly string[] };
+  /** Required only when another field has one of these values (e.g. a secret some provider types need). */
+  requiredWhen?: { field: string; in: readonly string[] };
 }
 
 export interface FormSpec {
@@ -58,6 +60,7 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 const IPV6 = /^\[?[0-9a-f:.]{2,45}\]?$/i;
 // Deliberately plain: one @, no spaces, a dotted domain. Servers are the real judges.
 const EMAIL = /^[^\s@"<>()\\,;:]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
@@ -67,8 +70,16 @@ export function isLoopbackHost(hostname: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-export function fieldIsActive(field: FieldSpec, values: Record<string, unknown>): boolean {
-  return !field.when || field.when.in.includes(String(values[field.when.field] ?? ''));
+export function fieldIsActive(field: FieldSpec, values: Record<string, unknown>, spec?: FormSpec): boolean {
+  if (!field.when) return true;
+  if (!field.when.in.includes(String(values[field.when.field] ?? ''))) return false;
+  const controller = spec?.fields.find((other) => other.name === field.when!.field);
+  return !controller || controller === field || fieldIsActive(controller, values, spec);
+}
+
+export function fieldIsRequired(field: FieldSpec, values: Record<string, unknown>): boolean {
+  if (field.requiredWhen) return field.requiredWhen.in.includes(String(values[field.requiredWhen.field] ?? ''));
+  return Boolean(field.required);
 }
 
 export function choicesOf(field: FieldSpec, context: Pick<FormContext, 'choices'>): readonly Choice[] {
@@ -87,25 +98,27 @@ export function validateForm(spec: FormSpec, body: Record<string, unknown>, cont
   const raw: Record<string, string> = {};
   for (const field of spec.fields) {
     const value = body[field.name];
-    raw[field.name] = typeof value === 'string' ? value.trim() : '';
+    // A browser posts every field of the form; a field left out entirely (a script, an older form) takes its default.
+    raw[field.name] = typeof value === 'string' ? value.trim() : value === undefined && field.default !== undefined ? String(field.default) : '';
   }
   const result: ValidationResult = { values: {}, secrets: {}, errors: {} };
   for (const field of spec.fields) {
-    if (!fieldIsActive(field, raw)) continue;
+    if (!fieldIsActive(field, raw, spec)) continue;
     const input = raw[field.name]!;
+    const required = fieldIsRequired(field, raw);
     const fail = (key: MessageKey, params?: Record<string, string | number>) => {
       result.errors[field.name] = params ? { key, params } : { key };
     };
     if (field.type === 'secret') {
       if (input === '') {
-        if (field.required && !context.secretsSet.has(field.name)) fail('common.required');
+        if (required && !context.secretsSet.has(field.name)) fail('common.required');
       } else if (field.maxLength && input.length > field.maxLength) fail('validate.tooLong', { max: field.maxLength });
       else if (CONTROL.test(input)) fail('validate.controlChars');
       else result.secrets[field.name] = input;
       continue;
     }
     if (input === '') {
-      if (field.required) fail('common.required');
+      if (required) fail('common.required');
       else result.values[field.name] = field.type === 'integer' ? (field.default ?? '') : '';
       continue;
     }
@@ -156,6 +169,11 @@ export function validateForm(spec: FormSpec, body: Record<string, unknown>, cont
       case 'scope':
         if (SCOPE.test(input.replace(/\s+/g, ' '))) result.values[field.name] = input.replace(/\s+/g, ' ');
         else fail('validate.scope');
+        break;
+      case 'tenant':
+        // A directory (tenant) ID, a verified domain, or Microsoft's multi-tenant aliases.
+        if (GUID.test(input) || HOST.test(input) || input === 'organizations' || input === 'common') result.values[field.name] = input.toLowerCase();
+        else fail('validate.tenant');
         break;
       case 'text':
         result.values[field.name] = input;

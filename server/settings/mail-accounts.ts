@@ -1,7 +1,8 @@
 import type { TokenKey } from '../oauth/token-store.js';
 import { normalizeAccount } from '../oauth/token-store.js';
 import { mailForms, MAIL_PURPOSES, type MailPurpose } from './pages.js';
-import { scopeFor, type Provider, type ProviderRepository } from './providers.js';
+import { scopeFor } from '../oauth/provider-profiles.js';
+import type { Provider, ProviderRepository } from './providers.js';
 import type { SettingsRepository } from './settings-repository.js';
 
 /**

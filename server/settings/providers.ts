@@ -3,17 +3,31 @@ import type { SecretBox } from '../security/secret-box.js';
 import type { FormSpec, FormValues } from './form.js';
 
 /**
- * OAuth authorization servers the device may use. Only "custom" (OpenID discovery) exists today; the
- * Microsoft 365 and Google Workspace types add their own fields (tenant, fixed endpoints) to this list.
+ * OAuth authorization servers the device may use. Microsoft 365 and Google Workspace have fixed
+ * endpoints and scopes (see oauth/provider-profiles.ts); "custom" is any OAuth server, found by OpenID
+ * discovery or given endpoint by endpoint, with the grant the admin chooses.
  */
-export const PROVIDER_TYPES = ['custom'] as const;
+export const PROVIDER_TYPES = ['microsoft365', 'microsoft365-app', 'google', 'custom'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+export const GRANTS = ['device_code', 'authorization_code', 'client_credentials'] as const;
+export type Grant = (typeof GRANTS)[number];
 
 export interface Provider {
   id: number;
   name: string;
   type: ProviderType;
+  /** Microsoft: tenant ID, domain, or organizations/common. */
+  tenant: string;
+  /** Custom: OpenID discovery, or endpoints typed in. */
+  endpointMode: 'discovery' | 'manual';
   issuerUrl: string;
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  deviceAuthorizationEndpoint: string;
+  revocationEndpoint: string;
+  /** Custom only; the other types have a fixed grant. */
+  grant: Grant;
   clientId: string;
   smtpScope: string;
   popScope: string;
@@ -22,19 +36,50 @@ export interface Provider {
   updatedAt: number;
 }
 
+const MICROSOFT = ['microsoft365', 'microsoft365-app'];
+const CUSTOM = ['custom'];
+
 export const providerForm: FormSpec = {
   id: 'provider',
   title: 'providers.edit',
   breadcrumb: ['menu.systemSettings', 'menu.networkSettings', 'menu.oauthServers'],
   fields: [
     { name: 'name', label: 'providers.name', type: 'text', required: true, maxLength: 64 },
-    { name: 'type', label: 'providers.type', type: 'select', required: true, default: 'custom', choices: [{ value: 'custom', label: 'providerType.custom' }] },
-    { name: 'issuerUrl', label: 'providers.issuer', type: 'url', help: 'providers.issuerHelp', required: true, when: { field: 'type', in: ['custom'] } },
+    {
+      name: 'type', label: 'providers.type', type: 'select', required: true, default: 'microsoft365',
+      choices: [
+        { value: 'microsoft365', label: 'providerType.microsoft365' },
+        { value: 'microsoft365-app', label: 'providerType.microsoft365-app' },
+        { value: 'google', label: 'providerType.google' },
+        { value: 'custom', label: 'providerType.custom' },
+      ],
+    },
+    { name: 'tenant', label: 'providers.tenant', type: 'tenant', help: 'providers.tenantHelp', required: true, maxLength: 128, when: { field: 'type', in: MICROSOFT } },
+    {
+      name: 'endpointMode', label: 'providers.endpointMode', type: 'select', required: true, default: 'discovery', when: { field: 'type', in: CUSTOM },
+      choices: [{ value: 'discovery', label: 'providers.endpointMode.discovery' }, { value: 'manual', label: 'providers.endpointMode.manual' }],
+    },
+    { name: 'issuerUrl', label: 'providers.issuer', type: 'url', help: 'providers.issuerHelp', required: true, when: { field: 'endpointMode', in: ['discovery'] } },
+    { name: 'authorizationEndpoint', label: 'providers.authorizationEndpoint', type: 'url', when: { field: 'endpointMode', in: ['manual'] } },
+    { name: 'tokenEndpoint', label: 'providers.tokenEndpoint', type: 'url', required: true, when: { field: 'endpointMode', in: ['manual'] } },
+    { name: 'deviceAuthorizationEndpoint', label: 'providers.deviceAuthorizationEndpoint', type: 'url', when: { field: 'endpointMode', in: ['manual'] } },
+    { name: 'revocationEndpoint', label: 'providers.revocationEndpoint', type: 'url', when: { field: 'endpointMode', in: ['manual'] } },
+    {
+      name: 'grant', label: 'providers.grant', type: 'select', required: true, default: 'device_code', when: { field: 'type', in: CUSTOM },
+      choices: [
+        { value: 'device_code', label: 'grant.device_code' },
+        { value: 'authorization_code', label: 'grant.authorization_code' },
+        { value: 'client_credentials', label: 'grant.client_credentials' },
+      ],
+    },
     { name: 'clientId', label: 'providers.clientId', type: 'text', required: true, maxLength: 255 },
-    { name: 'clientSecret', label: 'providers.clientSecret', type: 'secret', help: 'providers.clientSecretHelp', maxLength: 512 },
-    { name: 'smtpScope', label: 'providers.smtpScope', type: 'scope', required: true, maxLength: 512 },
-    { name: 'popScope', label: 'providers.popScope', type: 'scope', required: true, maxLength: 512 },
-    { name: 'extraScope', label: 'providers.extraScope', type: 'scope', help: 'providers.extraScopeHelp', maxLength: 512, default: 'offline_access' },
+    {
+      name: 'clientSecret', label: 'providers.clientSecret', type: 'secret', help: 'providers.clientSecretHelp', maxLength: 512,
+      requiredWhen: { field: 'type', in: ['microsoft365-app', 'google'] },
+    },
+    { name: 'smtpScope', label: 'providers.smtpScope', type: 'scope', required: true, maxLength: 512, when: { field: 'type', in: CUSTOM } },
+    { name: 'popScope', label: 'providers.popScope', type: 'scope', required: true, maxLength: 512, when: { field: 'type', in: CUSTOM } },
+    { name: 'extraScope', label: 'providers.extraScope', type: 'scope', help: 'providers.extraScopeHelp', maxLength: 512, default: 'offline_access', when: { field: 'type', in: CUSTOM } },
   ],
 };
 
@@ -55,15 +100,23 @@ export class ProviderRepository {
 
   #toProvider(row: ProviderRow): Provider {
     const settings = JSON.parse(row.json) as Record<string, string>;
+    const text = (name: string) => settings[name] ?? '';
     return {
       id: row.id,
       name: row.name,
       type: row.type as ProviderType,
-      issuerUrl: settings.issuerUrl ?? '',
-      clientId: settings.clientId ?? '',
-      smtpScope: settings.smtpScope ?? '',
-      popScope: settings.popScope ?? '',
-      extraScope: settings.extraScope ?? '',
+      tenant: text('tenant'),
+      endpointMode: settings.endpointMode === 'manual' ? 'manual' : 'discovery',
+      issuerUrl: text('issuerUrl'),
+      authorizationEndpoint: text('authorizationEndpoint'),
+      tokenEndpoint: text('tokenEndpoint'),
+      deviceAuthorizationEndpoint: text('deviceAuthorizationEndpoint'),
+      revocationEndpoint: text('revocationEndpoint'),
+      grant: (GRANTS as readonly string[]).includes(text('grant')) ? (text('grant') as Grant) : 'device_code',
+      clientId: text('clientId'),
+      smtpScope: text('smtpScope'),
+      popScope: text('popScope'),
+      extraScope: text('extraScope'),
       hasClientSecret: row.client_secret_enc !== null,
       updatedAt: row.updated_at,
     };
@@ -92,7 +145,8 @@ export class ProviderRepository {
   save(id: number | undefined, values: FormValues, clientSecret: string | undefined): number {
     const { name, type, ...settings } = values;
     const json = JSON.stringify(settings);
-    const now = Date.now();
+    // updated_at also versions the cached client configuration: it must change on every save.
+    const now = Math.max(Date.now(), (this.get(id ?? -1)?.updatedAt ?? 0) + 1);
     if (id === undefined) {
       const info = this.db
         .prepare('INSERT INTO providers (name, type, json, client_secret_enc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)')
@@ -108,12 +162,4 @@ export class ProviderRepository {
   delete(id: number): void {
     this.db.prepare('DELETE FROM providers WHERE id = ?').run(id);
   }
-}
-
-/** The scope a token needs to serve the given purposes at this provider (deduplicated, stable order). */
-export function scopeFor(provider: Provider, purposes: Iterable<'smtp' | 'pop'>): string {
-  const parts: string[] = [];
-  for (const purpose of purposes) parts.push(...(purpose === 'smtp' ? provider.smtpScope : provider.popScope).split(' '));
-  parts.push(...provider.extraScope.split(' '));
-  return [...new Set(parts.filter(Boolean))].join(' ');
 }

@@ -1,4 +1,4 @@
-import { choicesOf, fieldIsActive, type FormContext, type FormSpec } from '../settings/form.js';
+import { choicesOf, fieldIsActive, fieldIsRequired, type FormContext, type FormSpec } from '../settings/form.js';
 import { t } from './render.js';
 
 export interface FieldView {
@@ -19,7 +19,7 @@ export interface FieldView {
   secretSet: boolean;
 }
 
-const INPUT = { text: 'text', host: 'text', scope: 'text', email: 'email', url: 'url', integer: 'number', select: 'select', secret: 'password' } as const;
+const INPUT = { text: 'text', host: 'text', tenant: 'text', scope: 'text', email: 'email', url: 'url', integer: 'number', select: 'select', secret: 'password' } as const;
 
 /** Everything the form partial needs to draw a spec's fields, in the spec's order. */
 export function fieldViews(spec: FormSpec, values: Record<string, unknown>, errors: Record<string, string>, context: FormContext): FieldView[] {
@@ -33,8 +33,8 @@ export function fieldViews(spec: FormSpec, values: Record<string, unknown>, erro
       error: errors[field.name],
       help: field.help ? t(field.help) : undefined,
       unit: field.unit ? t(field.unit) : undefined,
-      required: Boolean(field.required) && !(field.type === 'secret' && context.secretsSet.has(field.name)),
-      hidden: !fieldIsActive(field, values),
+      required: fieldIsRequired(field, values) && !(field.type === 'secret' && context.secretsSet.has(field.name)),
+      hidden: !fieldIsActive(field, values, spec),
       min: field.min,
       max: field.max,
       maxLength: field.maxLength,

@@ -15,7 +15,14 @@ export interface TokenPanel {
   reason: string | null;
   remedy: string | null;
   warning: string | null;
-  pending: { userCode: string; verificationUri: string; verificationUriComplete: string | null; expiresAt: number; secondsLeft: number } | null;
+  pending: {
+    kind: 'device_code' | 'browser' | 'direct';
+    userCode: string | null;
+    verificationUri: string | null;
+    verificationUriComplete: string | null;
+    expiresAt: number;
+    secondsLeft: number;
+  } | null;
   expiresAt: number | null;
   sharedWith: { purpose: MailPurpose; title: string }[];
   canGet: boolean;
@@ -59,8 +66,9 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
       : null,
     pending: pending
       ? {
-          userCode: pending.userCode,
-          verificationUri: pending.verificationUri,
+          kind: pending.kind,
+          userCode: pending.userCode ?? null,
+          verificationUri: pending.verificationUri ?? null,
           verificationUriComplete: pending.verificationUriComplete ?? null,
           expiresAt: pending.expiresAt,
           secondsLeft: Math.max(0, Math.round((pending.expiresAt - now) / 1000)),

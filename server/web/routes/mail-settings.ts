@@ -5,6 +5,7 @@ import { mailForms, mailPagePaths, MAIL_PURPOSES, PROVIDER_CHOICES, type MailPur
 import type { Services } from '../../services.js';
 import { fieldViews } from '../form-view.js';
 import { flash, renderPage, t } from '../render.js';
+import { callbackUri } from './oauth-callback.js';
 import { reasonText, tokenPanel } from '../token-panel.js';
 import { MailJobError } from '../../mail/sender.js';
 import { connectionTestView, sendTestView } from '../smtp-tools-view.js';
@@ -78,8 +79,15 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
         });
       }
       try {
-        await services.tokens.startAuthorization(key, services.accounts.scopeFor(key, provider));
-        flash(request, 'info', 'token.requested');
+        const started = await services.tokens.startAuthorization(key, services.accounts.scopeFor(key, provider), {
+          redirectUri: callbackUri(request),
+          sessionId: request.session.sessionId,
+          returnTo: path,
+        });
+        if (started.kind === 'redirect') return reply.redirect(started.url, 303);
+        if (started.kind === 'awaiting') flash(request, 'info', 'token.requested');
+        else if (started.status.state === 'obtained') flash(request, 'ok', 'token.obtainedNow');
+        else flash(request, 'error', 'token.callbackFailed', { reason: reasonText(started.status.reason).reason ?? '' });
       } catch (err) {
         if (!(err instanceof TokenActionError)) throw err;
         flash(request, 'error', err.messageKey, { reason: [reasonText(err.reason ?? null).reason, reasonText(err.reason ?? null).remedy].filter(Boolean).join(' ') });

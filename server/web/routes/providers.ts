@@ -4,6 +4,7 @@ import { mailForms } from '../../settings/pages.js';
 import { providerForm } from '../../settings/providers.js';
 import { fieldViews } from '../form-view.js';
 import { flash, renderPage, t } from '../render.js';
+import { callbackUri } from './oauth-callback.js';
 
 const BASE = '/settings/network/oauth-servers';
 type Body = Record<string, string | undefined>;
@@ -27,6 +28,11 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
       action: id === undefined ? BASE : `${BASE}/${id}`,
       fields: fieldViews(providerForm, values, errors, context(id)),
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
+      // Shown for the types that send the browser to the provider; the exact value to register there.
+      redirectUri: callbackUri(request),
+      redirectTypes: 'google custom',
+      id,
+      testResult: null,
     }, status);
   }
 
@@ -36,7 +42,14 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
   }
 
   fastify.get(BASE, async (request, reply) => {
-    const providers = services.providers.list().map((provider) => ({ ...provider, typeLabel: t(`providerType.${provider.type}`), usedBy: usedBy(provider.id) }));
+    const providers = services.providers.list().map((provider) => ({
+      ...provider,
+      typeLabel: t(`providerType.${provider.type}`),
+      usedBy: usedBy(provider.id),
+      where: provider.type === 'custom'
+        ? (provider.endpointMode === 'manual' ? provider.tokenEndpoint : provider.issuerUrl)
+        : provider.type === 'google' ? 'accounts.google.com' : t('providers.tenantIs', { tenant: provider.tenant }),
+    }));
     return renderPage(request, reply, 'providers', { title: t('providers.title'), breadcrumb: providerForm.breadcrumb.map((key) => t(key)), providers, base: BASE });
   });
 
@@ -53,6 +66,10 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     const result = validateForm(providerForm, body, context(id));
     const sameName = result.values.name ? services.providers.findByName(String(result.values.name)) : undefined;
     if (sameName && sameName.id !== id) result.errors.name = { key: 'validate.nameTaken' };
+    // Client credentials act inside one tenant: a multi-tenant alias cannot name it.
+    if (result.values.type === 'microsoft365-app' && ['organizations', 'common'].includes(String(result.values.tenant))) {
+      result.errors.tenant = { key: 'providers.tenantAppOnly' };
+    }
     if (Object.keys(result.errors).length) return showForm(request, reply, id, body, translateErrors(result.errors, t), 400);
     services.providers.save(id, result.values, result.secrets.clientSecret);
     flash(request, 'ok', 'common.saved');
@@ -65,6 +82,14 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     const id = parseId(request.params.id);
     if (id === undefined) return reply.callNotFound();
     return save(request, reply, id);
+  });
+
+  fastify.post<{ Params: { id: string } }>(`${BASE}/:id/test`, async (request, reply) => {
+    const id = parseId(request.params.id);
+    if (id === undefined) return reply.callNotFound();
+    const result = await services.clients.test(services.providers.get(id)!);
+    flash(request, result.ok ? 'ok' : 'error', result.ok ? 'providers.testOk' : 'providers.testFailed', { detail: result.detail });
+    return reply.redirect(`${BASE}/${id}`);
   });
 
   fastify.post<{ Params: { id: string }; Body: Body }>(`${BASE}/:id/delete`, async (request, reply) => {

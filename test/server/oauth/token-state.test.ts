@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { EMPTY_CREDENTIAL, IllegalTransition, statusOf, transition, TOKEN_STATES, type Credential, type TokenEvent, type TokenState } from '../../../server/oauth/token-state.js';
 
 const NOW = 1_000_000_000;
-const pending = { userCode: 'ABCD-EFGH', verificationUri: 'https://idp.example/device', expiresAt: NOW + 600_000, intervalSeconds: 5 };
+const pending = { kind: 'device_code' as const, userCode: 'ABCD-EFGH', verificationUri: 'https://idp.example/device', expiresAt: NOW + 600_000, intervalSeconds: 5 };
 const token = { obtainedAt: NOW - 1000, accessExpiresAt: NOW + 3_600_000, hasRefreshToken: true, canReRequest: false };
 
 /** One credential in each displayed state. */
@@ -57,6 +57,11 @@ describe('displayed state and reason', () => {
     const status = statusOf(IN_STATE.awaiting_authorization, pending.expiresAt + 1);
     assert.equal(status.state, 'not_obtained');
     assert.equal(status.reason?.code, 'expired_token');
+  });
+
+  test('a browser sign-in that was never completed reads Not obtained (not completed in time)', () => {
+    const browser: Credential = { ...EMPTY_CREDENTIAL, pending: { kind: 'browser', expiresAt: NOW, intervalSeconds: 0 } };
+    assert.deepEqual(statusOf(browser, NOW + 1).reason, { code: 'authorization_timeout' });
   });
 
   test('an outcome that arrives after the deadline still ends the authorization', () => {

@@ -101,7 +101,7 @@ describe('OAuth authorization servers page', () => {
   test('a provider is saved, its client secret never shown, names are unique, and one in use cannot be deleted', async () => {
     const id = await panel.addProvider({ ...provider, clientSecret: 'very-secret-value' });
     const list = await panel.get('/settings/network/oauth-servers');
-    assert.match(textOf(list.html), /Contoso Custom \(OpenID discovery\) https:\/\/login\.contoso\.example\/v2\.0 abc-123/);
+    assert.match(textOf(list.html), /Contoso Custom \(any OAuth 2\.0 server\) https:\/\/login\.contoso\.example\/v2\.0 abc-123/);
     const edit = await panel.get(`/settings/network/oauth-servers/${id}`);
     assert.equal(edit.html.includes('very-secret-value'), false);
     const dup = await panel.submit('/settings/network/oauth-servers', { ...provider, name: 'contoso' }, '/settings/network/oauth-servers/new');

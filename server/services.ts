@@ -3,6 +3,7 @@ import { openDatabase, type Db } from './db/database.js';
 import { EventLog } from './events/event-log.js';
 import { MailSender } from './mail/sender.js';
 import { ProviderClients } from './oauth/provider-clients.js';
+import { PopChecker } from './mail/pop-checker.js';
 import { TokenStore, type Logger } from './oauth/token-store.js';
 import { AdminAccount } from './security/admin-account.js';
 import { SecretBox } from './security/secret-box.js';
@@ -23,6 +24,8 @@ export interface Services {
   tokens: TokenStore;
   /** Everything that mails goes through it (outbox, pooled SMTP session, XOAUTH2 from the token store). */
   sender: MailSender;
+  /** The E-mail Status page's POP checker: its schedule, Check Now, Connection Test, the e-mail print inbox. */
+  popChecker: PopChecker;
   close(): Promise<void>;
 }
 
@@ -36,6 +39,8 @@ export function createServices(config: DeviceConfig, log: Logger): Services {
   const tokens = new TokenStore({ db, box, providers, clients, events, log });
   const accounts = new MailAccounts(settings, providers);
   const sender = new MailSender({ db, settings, accounts, tokens, log });
+  const popChecker = new PopChecker({ db, settings, accounts, tokens, log });
+  popChecker.start();
   return {
     config,
     db,
@@ -47,7 +52,9 @@ export function createServices(config: DeviceConfig, log: Logger): Services {
     events,
     tokens,
     sender,
+    popChecker,
     async close() {
+      await popChecker.close();
       await sender.close();
       await tokens.close();
       db.close();

@@ -99,4 +99,33 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (job_id, idx)
   );
   `,
+  `
+  -- The POP status checker: the UIDs already fetched per mailbox ("host/user"), so a check fetches
+  -- only new mail; the e-mail print inbox (what was fetched); the outcome of the last check.
+  CREATE TABLE pop_seen (
+    mailbox TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (mailbox, uid)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE pop_inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mailbox TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    from_text TEXT,
+    subject TEXT,
+    date_header TEXT,
+    size INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,    -- when the device fetched it (ms since epoch)
+    raw BLOB                         -- the message as fetched, only when at most the size cap
+  );
+  CREATE INDEX pop_inbox_mailbox ON pop_inbox(mailbox, uid);
+
+  CREATE TABLE pop_status (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_check_at INTEGER NOT NULL,  -- start of the last check (scheduled or Check Now)
+    outcome_json TEXT NOT NULL       -- its outcome and masked transcript
+  );
+  `,
 ];

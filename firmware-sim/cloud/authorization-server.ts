@@ -19,15 +19,45 @@
 // Client-credentials tokens have no account: their introspection says `email` = the mailbox of the
 // client (the device client's mailbox is the first lab account's address), as an Exchange app
 // granted send-as on one mailbox would be. The introspector client has no mailbox.
+//
+// Shapes (option `shape`, see authorization-shapes.ts): 'generic' is all of the above. 'microsoft'
+// and 'google' serve the paths, scopes and quirks of the real providers so that the device's own
+// Microsoft and Google code runs unchanged against the lab, with `baseUrl` as the authority:
+// - microsoft: `/${tenant}/oauth2/v2.0/{devicecode,token,authorize}`, issuer `${baseUrl}/${tenant}/v2.0`
+//   (discovery under it, none at the root), verification page `/devicelogin`, no revocation endpoint.
+//   The oidc-provider routes are these full paths (no mount prefix: the same URLs, and introspection
+//   can stay at `/token/introspection`). The device client is public (token_endpoint_auth_method
+//   'none') AND accepts its secret when one is sent (post or basic): a front step checks the secret
+//   and strips it before oidc-provider sees the request; a wrong one is `invalid_client`. The device
+//   response has `interval` and `message` and no `verification_uri_complete`; a denied sign-in polls
+//   as `authorization_declined`. App-only: client `appOnly` (client_secret_post, client_credentials
+//   only) must ask exactly `https://outlook.office365.com/.default` (else invalid_scope, as
+//   AADSTS1002012); its tokens introspect with that scope, `email` = `appOnlyMailbox` and
+//   `roles` = SMTP.SendAsApp, POP.AccessAsApp (the application permissions behind `.default`).
+// - google: `/o/oauth2/v2/auth`, `/token`, `/revoke`; POST `/device/code` answers `invalid_scope`
+//   (Google's device flow refuses mail scopes) and the device-code grant is unknown. Authorization
+//   code with PKCE S256 (required in every shape). `access_type=offline` is turned into the
+//   `offline_access` scope before oidc-provider sees the request, whose OpenID rule then keeps it
+//   only with `prompt=consent`: a refresh token comes only with both (Google also gives one on the
+//   very first consent without prompt=consent; the lab is stricter). An explicit `offline_access`
+//   scope is refused like Google (`invalid_scope` page). Refresh tokens do not rotate and a refresh
+//   answer carries none (Google's way: keep the one you have).
+// - approveAuthorization()/denyAuthorization() play the person in the browser for the
+//   authorization-code grant (any shape) and hand back the redirect to the device without following it.
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { generateKeyPairSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 // @ts-expect-error -- oidc-provider 8 ships no type declarations; the few parts used are typed below.
 import ProviderModule, { errors as oidcErrors } from 'oidc-provider';
 // @ts-expect-error -- same package, deep import of its own in-memory adapter (see LabMemoryAdapter).
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import { shapeSpec, GOOGLE, MICROSOFT } from './authorization-shapes.js';
+import type { AuthorizationServerShape, ShapeResource } from './authorization-shapes.js';
+
+export type { AuthorizationServerShape } from './authorization-shapes.js';
 
 export interface LabAccount { login: string; password: string; email: string }
 export interface LabClient { clientId: string; clientSecret: string }
@@ -41,6 +71,37 @@ export interface AuthorizationServerOptions {
   /** Fixed client secrets, so a lab restarted with the same data keeps matching what the device stored. */
   deviceClientSecret?: string;
   introspectorSecret?: string;
+  /** which real provider to mirror; default 'generic' (the lab's own shape) */
+  shape?: AuthorizationServerShape;
+  /** microsoft: the tenant in the paths; default 'contoso-tenant-id' */
+  tenant?: string;
+  /** microsoft: the mailbox app-only tokens act for (introspection `email`); default the first account's */
+  appOnlyMailbox?: string;
+  /** microsoft: fixed secret of the app-only client (like deviceClientSecret) */
+  appOnlyClientSecret?: string;
+}
+
+/** Absolute URLs, as the device must call them. */
+export interface AuthorizationServerEndpoints {
+  authorization: string;
+  token: string;
+  /** absent: no device flow (google) */
+  deviceAuthorization?: string;
+  /** absent: no revocation endpoint (microsoft) */
+  revocation?: string;
+  /** the lab's own (neither provider has one): the mail servers check tokens here */
+  introspection: string;
+}
+
+/**
+ * The browser was sent back to the client with something other than what was asked for (an error,
+ * or a code when denying). `location` is that redirect, not requested.
+ */
+export class AuthorizationRedirectError extends Error {
+  constructor(message: string, readonly location: string, readonly error?: string) {
+    super(message);
+    this.name = 'AuthorizationRedirectError';
+  }
 }
 
 export type AuthorizationServerFault = null | {
@@ -58,18 +119,41 @@ export interface IntrospectionResult {
   exp?: number;
   sub?: string;
   token_type?: string;
+  /** microsoft app-only tokens: the application permissions behind `.default` */
+  roles?: string[];
 }
 
 export interface AuthorizationServer {
+  shape: AuthorizationServerShape;
+  /** http://127.0.0.1:PORT — the authority the device uses in place of the provider's */
+  baseUrl: string;
+  /** generic: baseUrl; microsoft: `${baseUrl}/${tenant}/v2.0`; google: https://accounts.google.com (Google's, as the device pins it) */
   issuer: string;
+  endpoints: AuthorizationServerEndpoints;
+  /** microsoft only */
+  tenant?: string;
+  /** the printer's client: confidential in generic and google; public in microsoft (its secret is accepted too) */
   device: LabClient;
   introspector: LabClient;
+  /** microsoft only: the app-only (client credentials) client */
+  appOnly?: LabClient;
   accounts: LabAccount[];
-  scopes: { smtp: 'mail.smtp'; pop: 'mail.pop' };
-  /** the resource indicator the mail scopes belong to (the default resource) */
+  /** what the device asks for to send and to read: mail.smtp/mail.pop, Microsoft's or Google's */
+  scopes: { smtp: string; pop: string };
+  /** the resource indicator the (delegated) mail scopes belong to (the default resource) */
   resource: string;
   approveDeviceCode(userCode: string, account?: LabAccount): Promise<void>;
   denyDeviceCode(userCode: string, account?: LabAccount): Promise<void>;
+  /**
+   * Follow an authorization URL as a person in a browser (cookies, no JS): sign in, approve, and
+   * return the redirect back to the client (with `code` and `state`) without requesting it.
+   * Throws AuthorizationRedirectError when the server sends the browser back with an error.
+   */
+  approveAuthorization(authorizationUrl: string, account?: LabAccount): Promise<string>;
+  /** Same, but deny on the consent page: returns the redirect with `error=access_denied`. */
+  denyAuthorization(authorizationUrl: string, account?: LabAccount): Promise<string>;
+  /** Register one more redirect URI for the device client (e.g. once the device's port is known). */
+  addRedirectUri(uri: string): Promise<void>;
   resetPassword(email: string): Promise<number>;
   introspect(token: string): Promise<IntrospectionResult>;
   setFault(fault: AuthorizationServerFault): void;
@@ -86,6 +170,14 @@ interface OidcGrant {
   addResourceScope(resource: string, scope: string): void;
   save(): Promise<string>;
   destroy(): Promise<void>;
+}
+interface OidcClient {
+  clientId: string;
+  clientName?: string;
+  // mutable arrays of the registered metadata (addRedirectUri appends to them)
+  redirectUris: string[];
+  grantTypes: string[];
+  responseTypes: string[];
 }
 interface InteractionDetails {
   uid: string;
@@ -105,7 +197,7 @@ interface InteractionDetails {
 interface OidcProvider {
   issuer: string;
   Grant: { new (init: { accountId: string; clientId: string }): OidcGrant; find(id: string): Promise<OidcGrant | undefined> };
-  Client: { find(id: string): Promise<{ clientId: string; clientName?: string } | undefined> };
+  Client: { find(id: string): Promise<OidcClient | undefined> };
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   use(mw: (ctx: KoaContext, next: () => Promise<void>) => Promise<void>): void;
   interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
@@ -118,8 +210,10 @@ interface KoaContext {
   status: number;
   body: unknown;
   type: string;
-  oidc?: { client?: { clientId: string; clientName?: string } };
+  oidc?: { client?: { clientId: string; clientName?: string }; params?: Record<string, unknown> };
 }
+type OidcErrorCtor = new (description?: string, detail?: string) => Error;
+const OidcErrors = oidcErrors as Record<'InvalidTarget' | 'InvalidScope' | 'InvalidRequest', OidcErrorCtor>;
 type ProviderCtor = new (issuer: string, config: Record<string, unknown>) => OidcProvider;
 const Provider = ProviderModule as ProviderCtor;
 
@@ -130,8 +224,6 @@ const LabMemoryAdapter = class extends (MemoryAdapter as new (model: string) => 
 // --- constants ------------------------------------------------------------------------------------
 
 const TITLE = 'MFP lab — simulated identity provider';
-const MAIL_RESOURCE = 'urn:mfp-lab:mail';
-const SCOPES = { smtp: 'mail.smtp', pop: 'mail.pop' } as const;
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const DEFAULT_ACCOUNT: LabAccount = { login: 'printer@lab.example', password: 'lab-password', email: 'printer@lab.example' };
 const SCOPE_TEXT: Record<string, string> = {
@@ -139,6 +231,10 @@ const SCOPE_TEXT: Record<string, string> = {
   'mail.pop': 'Read your mailbox (POP3)',
   offline_access: 'Keep access while you are away (refresh token)',
   openid: 'Know who you are',
+  [MICROSOFT.smtp]: 'Send email as you (SMTP)',
+  [MICROSOFT.pop]: 'Read your mailbox (POP)',
+  [MICROSOFT.imap]: 'Read and write your mailbox (IMAP)',
+  [GOOGLE.mailScope]: 'Read, compose, send and permanently delete all your email from Gmail',
 };
 
 // --- HTML -----------------------------------------------------------------------------------------
@@ -196,6 +292,31 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+/**
+ * The request again, with `body` as its (already read or rewritten) body, for oidc-provider to parse
+ * as usual (handing it over as req.body would work too, but prints oidc-provider's warning).
+ */
+function withBody(req: IncomingMessage, body: string): IncomingMessage {
+  const buf = Buffer.from(body, 'utf8');
+  const copy = new Readable({ read() {} });
+  copy.push(buf);
+  copy.push(null);
+  const headers = { ...req.headers, 'content-length': String(buf.length) };
+  delete headers['transfer-encoding'];
+  Object.assign(copy, {
+    headers,
+    url: req.url,
+    method: req.method,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    socket: req.socket,
+    connection: req.socket,
+    complete: true,
+  });
+  return copy as unknown as IncomingMessage;
+}
+
 function secretEquals(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -204,6 +325,7 @@ function secretEquals(a: string, b: string): boolean {
 
 // --- a browser without a browser: fetch + a tiny cookie jar -------------------------------------
 
+/** kind 'left': a redirect away from the lab (to the client's redirect URI), not followed; url = its Location */
 interface Page { url: string; status: number; html: string; kind: string }
 
 class Browser {
@@ -229,8 +351,12 @@ class Browser {
     }
   }
 
-  /** GET or POST (form) and follow redirects the way a browser does after a form post (303 → GET). */
-  async go(path: string, form?: Record<string, string>): Promise<Page> {
+  /**
+   * GET or POST (form) and follow redirects the way a browser does after a form post (303 → GET).
+   * A redirect to another origin, or one `leave` says is the client's, is returned (kind 'left'),
+   * not followed.
+   */
+  async go(path: string, form?: Record<string, string>, leave?: (url: URL) => boolean): Promise<Page> {
     let url = new URL(path, this.origin).toString();
     let method = form ? 'POST' : 'GET';
     let body: string | undefined = form ? new URLSearchParams(form).toString() : undefined;
@@ -243,7 +369,11 @@ class Browser {
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {
         await res.arrayBuffer();
-        url = new URL(location, url).toString();
+        const next = new URL(location, url);
+        if (next.origin !== new URL(this.origin).origin || leave?.(next)) {
+          return { url: next.toString(), status: res.status, html: '', kind: 'left' };
+        }
+        url = next.toString();
         if (res.status !== 307 && res.status !== 308) { method = 'GET'; body = undefined; }
         continue;
       }
@@ -267,6 +397,7 @@ function formAction(html: string, id?: string): string | undefined {
 }
 
 function pageText(p: Page): string {
+  if (p.kind === 'left') return `a redirect (HTTP ${p.status}) away from the lab to ${p.url}`;
   const text = p.html.replace(/<style[\s\S]*?<\/style>/gi, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
   return `${p.kind} page (HTTP ${p.status} at ${new URL(p.url).pathname}): ${text.slice(0, 300)}`;
 }
@@ -274,17 +405,30 @@ function pageText(p: Page): string {
 // --- the server -----------------------------------------------------------------------------------
 
 export async function startAuthorizationServer(opts: AuthorizationServerOptions = {}): Promise<AuthorizationServer> {
+  const shape: AuthorizationServerShape = opts.shape ?? 'generic';
+  const tenant = shape === 'microsoft' ? opts.tenant ?? MICROSOFT.defaultTenant : undefined;
+  const spec = shapeSpec(shape, tenant); // throws on a bad tenant before anything is started
+  const paths = spec.paths;
   const deviceInterval = opts.deviceInterval ?? 1;
-  const deviceCodeTtl = opts.deviceCodeTtl ?? 600;
+  const deviceCodeTtl = opts.deviceCodeTtl ?? spec.deviceCodeTtl;
   const accessTokenTtl = opts.accessTokenTtl ?? 3600;
   const accounts = (opts.accounts && opts.accounts.length ? opts.accounts : [DEFAULT_ACCOUNT]).map((a) => ({ ...a }));
-  const redirectUris = opts.redirectUris ?? [];
+  const redirectUris = [...(opts.redirectUris ?? [])];
   const firstAccount = accounts[0]!;
 
   const device: LabClient = { clientId: 'mfp-device', clientSecret: opts.deviceClientSecret ?? randomBytes(24).toString('base64url') };
   const introspector: LabClient = { clientId: 'lab-mail-servers', clientSecret: opts.introspectorSecret ?? randomBytes(24).toString('base64url') };
+  const appOnly: LabClient | undefined = spec.appResource
+    ? { clientId: 'mfp-device-app', clientSecret: opts.appOnlyClientSecret ?? randomBytes(24).toString('base64url') }
+    : undefined;
   // The mailbox each client may send as with an app-only (client credentials) token.
-  const clientMailbox: Record<string, string> = { [device.clientId]: firstAccount.email };
+  const clientMailbox: Record<string, string> = appOnly
+    ? { [appOnly.clientId]: opts.appOnlyMailbox ?? firstAccount.email }
+    : { [device.clientId]: firstAccount.email };
+  const resources = new Map<string, ShapeResource>([[spec.resource.indicator, spec.resource]]);
+  if (spec.appResource) resources.set(spec.appResource.indicator, spec.appResource);
+  // The paths a device-code fault applies to (google's refusing device endpoint included).
+  const devicePath = paths.deviceAuthorization ?? (shape === 'google' ? GOOGLE.deviceCodePath : undefined);
 
   const byLogin = new Map(accounts.map((a) => [a.login, a]));
   // Grants made through our consent page, per account: resetPassword() destroys them (the memory
@@ -309,27 +453,52 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
     server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const issuer = spec.issuer(baseUrl);
+  const endpoints: AuthorizationServerEndpoints = {
+    authorization: baseUrl + paths.authorization,
+    token: baseUrl + paths.token,
+    ...(paths.deviceAuthorization ? { deviceAuthorization: baseUrl + paths.deviceAuthorization } : {}),
+    ...(paths.revocation ? { revocation: baseUrl + paths.revocation } : {}),
+    introspection: baseUrl + paths.introspection,
+  };
 
   // EC P-256 is generated in about a millisecond (RSA takes 50–500 ms); clients therefore default
   // to ES256 ID tokens.
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'ES256', use: 'sig' };
 
+  // The device client's grants: generic as ever; microsoft the device flow (client credentials
+  // belong to the app-only client); google no device flow. authorization_code needs a redirect URI;
+  // without one the client is registered without it and addRedirectUri() adds both later.
+  const deviceGrants = {
+    generic: [DEVICE_CODE_GRANT, 'refresh_token', 'client_credentials'],
+    microsoft: [DEVICE_CODE_GRANT, 'refresh_token'],
+    google: ['refresh_token'],
+  }[shape];
   const clients: Record<string, unknown>[] = [
     {
       client_id: device.clientId,
-      client_secret: device.clientSecret,
       client_name: 'MFP (multifunction printer)',
-      // basic works too: oidc-provider accepts either secret method for a secret-based client.
-      token_endpoint_auth_method: 'client_secret_post',
-      grant_types: redirectUris.length
-        ? [DEVICE_CODE_GRANT, 'refresh_token', 'client_credentials', 'authorization_code']
-        : [DEVICE_CODE_GRANT, 'refresh_token', 'client_credentials'],
-      // authorization_code needs a redirect URI; without one the client cannot be registered for it.
+      // generic/google: basic works too, oidc-provider accepts either secret method for a
+      // secret-based client. microsoft: public; a secret sent anyway is checked and stripped in
+      // front of oidc-provider (acceptDeviceSecret).
+      ...(shape === 'microsoft'
+        ? { token_endpoint_auth_method: 'none' }
+        : { client_secret: device.clientSecret, token_endpoint_auth_method: 'client_secret_post' }),
+      grant_types: redirectUris.length ? [...deviceGrants, 'authorization_code'] : deviceGrants,
       response_types: redirectUris.length ? ['code'] : [],
       redirect_uris: redirectUris,
     },
+    ...(appOnly ? [{
+      client_id: appOnly.clientId,
+      client_secret: appOnly.clientSecret,
+      client_name: 'MFP (app-only, client credentials)',
+      token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    }] : []),
     {
       client_id: introspector.clientId,
       client_secret: introspector.clientSecret,
@@ -341,12 +510,12 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
     },
   ];
 
-  const resourceServerInfo = {
-    scope: `${SCOPES.smtp} ${SCOPES.pop}`,
-    audience: MAIL_RESOURCE,
+  const resourceServerInfo = (r: ShapeResource) => ({
+    scope: r.scope,
+    audience: r.indicator,
     accessTokenFormat: 'opaque', // opaque so introspection works (oidc-provider does not introspect its JWTs)
     accessTokenTTL: accessTokenTtl,
-  };
+  });
 
   provider = new Provider(issuer, {
     adapter: LabMemoryAdapter,
@@ -367,9 +536,22 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
     async extraTokenClaims(_ctx: unknown, token: { accountId?: string; clientId?: string }) {
       if (token.accountId) return { email: byLogin.get(token.accountId)?.email };
       const mailbox = token.clientId ? clientMailbox[token.clientId] : undefined;
-      return mailbox ? { email: mailbox } : undefined;
+      if (!mailbox) return undefined;
+      // Exchange's app-only tokens carry the application permissions as `roles`.
+      return appOnly && token.clientId === appOnly.clientId ? { email: mailbox, roles: spec.appResource!.roles } : { email: mailbox };
     },
-    rotateRefreshToken: true,
+    // Google keeps one refresh token per grant; Microsoft and the generic lab replace it on each use.
+    rotateRefreshToken: shape !== 'google',
+    routes: {
+      authorization: paths.authorization,
+      token: paths.token,
+      introspection: paths.introspection,
+      jwks: paths.jwks,
+      ...(paths.deviceAuthorization ? { device_authorization: paths.deviceAuthorization } : {}),
+      ...(paths.codeVerification ? { code_verification: paths.codeVerification } : {}),
+      ...(paths.revocation ? { revocation: paths.revocation } : {}),
+    },
+    pkce: { methods: ['S256'], required: () => true },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     ttl: {
       AccessToken: accessTokenTtl,
@@ -384,7 +566,7 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
     },
     features: {
       devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
+      clientCredentials: { enabled: shape !== 'google' },
       introspection: {
         enabled: true,
         // the mail servers' client may look at any token; another client only at its own tokens
@@ -392,11 +574,11 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
           return client.clientId === introspector.clientId || client.clientId === token.clientId;
         },
       },
-      revocation: { enabled: true },
+      revocation: { enabled: paths.revocation !== undefined },
       deviceFlow: {
-        enabled: true,
+        enabled: paths.deviceAuthorization !== undefined,
         charset: 'base-20',
-        mask: '****-****',
+        mask: spec.userCodeMask,
         userCodeInputSource,
         userCodeConfirmSource,
         successSource,
@@ -404,29 +586,68 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
       resourceIndicators: {
         enabled: true,
         // A request without `resource` gets the mail resource; when several were granted, the first.
-        async defaultResource(_ctx: unknown, _client: unknown, oneOf?: string[]) {
-          return oneOf && oneOf.length ? oneOf[0] : MAIL_RESOURCE;
+        // Microsoft's app-only client gets the app resource (outlook.office365.com) instead.
+        async defaultResource(_ctx: unknown, client: { clientId?: string } | undefined, oneOf?: string[]) {
+          if (oneOf && oneOf.length) return oneOf[0];
+          if (appOnly && spec.appResource && client?.clientId === appOnly.clientId) return spec.appResource.indicator;
+          return spec.resource.indicator;
         },
         async useGrantedResource() { return true; },
-        async getResourceServerInfo(_ctx: unknown, resource: string) {
-          if (resource !== MAIL_RESOURCE) throw new (oidcErrors as { InvalidTarget: new () => Error }).InvalidTarget();
-          return resourceServerInfo;
+        async getResourceServerInfo(ctx: KoaContext, resource: string, client?: { clientId?: string }) {
+          const r = resources.get(resource);
+          if (!r) throw new OidcErrors.InvalidTarget();
+          if (appOnly && spec.appResource) {
+            const isApp = client?.clientId === appOnly.clientId;
+            if (isApp !== (r === spec.appResource)) throw new OidcErrors.InvalidTarget();
+            if (isApp) checkAppOnlyScope(ctx.oidc?.params?.scope);
+          }
+          return resourceServerInfo(r);
         },
       },
     },
     async renderError(ctx: KoaContext, out: Record<string, string>) {
       ctx.type = 'html';
+      // The providers' own words for a redirect URI that is not registered.
+      if (out.error === 'invalid_redirect_uri' && shape === 'google') {
+        ctx.body = page('error', 'Access blocked: this app\'s request is invalid',
+          `<p class="error" data-error="redirect_uri_mismatch">Error 400: redirect_uri_mismatch</p><p>${esc(out.error_description)}</p>`);
+        return;
+      }
+      if (out.error === 'invalid_redirect_uri' && shape === 'microsoft') {
+        ctx.body = page('error', 'Sorry, but we\'re having trouble signing you in.',
+          `<p class="error" data-error="invalid_redirect_uri">AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured for the application.</p><p>${esc(out.error_description)}</p>`);
+        return;
+      }
       ctx.body = page('error', 'Something went wrong',
-        `<p class="error">${esc(out.error)}</p><p>${esc(out.error_description)}</p>`);
+        `<p class="error" data-error="${esc(out.error)}">${esc(out.error)}</p><p>${esc(out.error_description)}</p>`);
     },
   });
 
-  // oidc-provider sends no `interval` in the device authorization response, so clients would poll
-  // every 5 s; the lab tells them its own interval.
+  // Answers oidc-provider builds, adjusted to the shape.
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-      (ctx.body as Record<string, unknown>).interval = deviceInterval;
+    const body = ctx.body && typeof ctx.body === 'object' && !Buffer.isBuffer(ctx.body) && !(ctx.body instanceof Readable)
+      ? ctx.body as Record<string, unknown>
+      : undefined;
+    if (!body) return;
+    if (ctx.path === paths.deviceAuthorization && ctx.status === 200) {
+      // oidc-provider sends no `interval`, so clients would poll every 5 s; the lab tells its own.
+      body.interval = deviceInterval;
+      if (shape === 'microsoft') {
+        delete body.verification_uri_complete;
+        body.message = `To sign in, use a web browser to open the page ${String(body.verification_uri)} and enter the code ${String(body.user_code)} to authenticate.`;
+      }
+    }
+    if (ctx.path === paths.token) {
+      // Microsoft's poll answer after the person declined (oidc-provider: access_denied).
+      if (shape === 'microsoft' && ctx.status === 400 && body.error === 'access_denied') {
+        body.error = 'authorization_declined';
+        body.error_description = 'The end user denied the authorization request.';
+      }
+      // Google does not return the refresh token again on a refresh.
+      if (shape === 'google' && ctx.status === 200 && ctx.oidc?.params?.grant_type === 'refresh_token') {
+        delete body.refresh_token;
+      }
     }
   });
   // after every provider.use(): Koa composes the middleware list when callback() is called
@@ -561,13 +782,72 @@ ${items}
     res.end();
   }
 
+  // --- shape rules in front of oidc-provider ---
+
+  // Microsoft: client credentials need exactly `<resource>/.default` (AADSTS1002012 otherwise).
+  function checkAppOnlyScope(scope: unknown): void {
+    const asked = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [];
+    if (!asked.length) throw new OidcErrors.InvalidRequest("AADSTS90014: The required field 'scope' is missing from the credential.");
+    const wrong = asked.filter((s) => s !== spec.appResource!.scope);
+    if (wrong.length) {
+      throw new OidcErrors.InvalidScope(`AADSTS1002012: The provided value for scope ${wrong.join(' ')} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+    }
+  }
+
+  // Microsoft: the device client is public, but a secret sent anyway (post or basic) is accepted when
+  // right and refused when wrong; oidc-provider then sees a public client request.
+  function acceptDeviceSecret(req: IncomingMessage, body: string): { body: string } | { error: string } {
+    const form = new URLSearchParams(body);
+    let clientId = form.get('client_id') ?? undefined;
+    let secret = form.get('client_secret') ?? undefined;
+    let basic = false;
+    const authz = req.headers.authorization;
+    if (authz && /^basic\s/i.test(authz)) {
+      const decoded = Buffer.from(authz.slice(6).trim(), 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      if (i < 0) return { body }; // malformed: oidc-provider says so
+      const decode = (v: string): string => { try { return decodeURIComponent(v.replace(/\+/g, '%20')); } catch { return v; } };
+      const id = decode(decoded.slice(0, i));
+      if (id !== device.clientId || (clientId !== undefined && clientId !== id) || secret !== undefined) return { body };
+      clientId = id;
+      secret = decode(decoded.slice(i + 1));
+      basic = true;
+    }
+    if (clientId !== device.clientId || secret === undefined) return { body };
+    if (!secretEquals(secret, device.clientSecret)) return { error: 'AADSTS7000215: Invalid client secret provided.' };
+    form.delete('client_secret');
+    form.set('client_id', clientId);
+    if (basic) delete req.headers.authorization;
+    return { body: form.toString() };
+  }
+
+  // Google: `access_type=offline` asks for a refresh token (oidc-provider: the offline_access scope).
+  function googleAuthorizationQuery(url: URL): { url: string } | { error: string; description: string } {
+    const params = new URLSearchParams(url.search);
+    const scopes = (params.get('scope') ?? '').split(' ').filter(Boolean);
+    if (scopes.includes('offline_access')) {
+      return { error: 'invalid_scope', description: 'Some requested scopes were invalid. {invalid=[offline_access]}' };
+    }
+    const accessType = params.get('access_type');
+    if (accessType !== null && accessType !== 'online' && accessType !== 'offline') {
+      return { error: 'invalid_request', description: `Invalid access_type: ${accessType}` };
+    }
+    if (accessType === 'offline') params.set('scope', [...scopes, 'offline_access'].join(' '));
+    return { url: `${url.pathname}?${params.toString()}` };
+  }
+
+  function googleErrorPage(error: string, description: string): string {
+    return page('error', 'Access blocked: authorization error',
+      `<p class="error" data-error="${esc(error)}">Error 400: ${esc(error)}</p><p>${esc(description)}</p>`);
+  }
+
   // --- fault injection, in front of everything ---
 
   function faultFor(pathname: string): AuthorizationServerFault {
     if (!fault) return null;
     const hit = fault.endpoint === 'any'
-      || (fault.endpoint === 'token' && pathname === '/token')
-      || (fault.endpoint === 'device' && pathname === '/device/auth');
+      || (fault.endpoint === 'token' && pathname === paths.token)
+      || (fault.endpoint === 'device' && pathname === devicePath);
     return hit ? fault : null;
   }
 
@@ -579,21 +859,19 @@ ${items}
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const pathname = new URL(req.url ?? '/', issuer).pathname;
+    const url = new URL(req.url ?? '/', baseUrl);
+    const pathname = url.pathname;
+    let body: string | undefined; // set once the body has been read here
     const f = faultFor(pathname);
-    if (f) {
-      if (f.kind === 'slow_down' && pathname === '/token') {
-        // slow_down only makes sense for device-code polling: other token requests (refresh, client
-        // credentials) pass through. Their body is already read, so it is handed over as req.body,
-        // which oidc-provider accepts (it prints a one-time warning about it).
-        const raw = await readBody(req);
-        if (new URLSearchParams(raw).get('grant_type') === DEVICE_CODE_GRANT) {
-          consumeFault();
-          return sendJson(res, 400, { error: 'slow_down', error_description: 'simulated fault: poll slower' });
-        }
-        (req as IncomingMessage & { body?: string }).body = raw;
-        return providerHandler!(req, res);
+    if (f && f.kind === 'slow_down' && pathname === paths.token) {
+      // slow_down only makes sense for device-code polling: other token requests (refresh, client
+      // credentials) pass through, their body handed over again (withBody).
+      body = await readBody(req);
+      if (new URLSearchParams(body).get('grant_type') === DEVICE_CODE_GRANT) {
+        consumeFault();
+        return sendJson(res, 400, { error: 'slow_down', error_description: 'simulated fault: poll slower' });
       }
+    } else if (f) {
       consumeFault();
       switch (f.kind) {
         case 'slow_down':
@@ -612,17 +890,43 @@ ${items}
       }
     }
     if (pathname.startsWith('/interaction/')) return handleInteraction(req, res, pathname);
-    return providerHandler!(req, res);
+
+    if (shape === 'microsoft') {
+      // Microsoft publishes discovery under the tenant's issuer only.
+      if (pathname === '/.well-known/openid-configuration') return sendJson(res, 404, { error: 'not_found' });
+      if (pathname === paths.discovery) req.url = `/.well-known/openid-configuration${url.search}`;
+      if (req.method === 'POST' && (pathname === paths.token || pathname === paths.deviceAuthorization)) {
+        body ??= await readBody(req);
+        const accepted = acceptDeviceSecret(req, body);
+        if ('error' in accepted) return sendJson(res, 401, { error: 'invalid_client', error_description: accepted.error });
+        body = accepted.body;
+      }
+    }
+    if (shape === 'google') {
+      if (pathname === GOOGLE.deviceCodePath) {
+        if (req.method !== 'POST') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Use POST.' });
+        // Google's device flow supports a short list of scopes; https://mail.google.com/ is not one.
+        if (body === undefined) await readBody(req);
+        return sendJson(res, 400, { error: 'invalid_scope' });
+      }
+      if (pathname === paths.authorization && req.method === 'GET') {
+        const rewritten = googleAuthorizationQuery(url);
+        if ('error' in rewritten) return sendHtml(res, 400, googleErrorPage(rewritten.error, rewritten.description));
+        req.url = rewritten.url;
+      }
+    }
+    return providerHandler!(body === undefined ? req : withBody(req, body), res);
   }
 
   // --- the robot person -------------------------------------------------------------------------
 
   async function driveDeviceCode(userCode: string, account: LabAccount, approve: boolean): Promise<void> {
-    const browser = new Browser(issuer);
+    if (!paths.codeVerification) throw new Error(`device sign-in: the ${shape}-shaped lab has no device flow`);
+    const browser = new Browser(baseUrl);
     const expect = (p: Page, kind: string, step: string): void => {
       if (p.kind !== kind) throw new Error(`device sign-in (${step}): expected the ${kind} page, got ${pageText(p)}`);
     };
-    let p = await browser.go('/device');
+    let p = await browser.go(paths.codeVerification);
     expect(p, 'device-input', 'open the verification page');
     const inputXsrf = hidden(p.html, 'xsrf');
     const inputAction = formAction(p.html, 'op.deviceInputForm');
@@ -660,20 +964,85 @@ ${items}
     throw new Error(`device sign-in: expected the ${approve ? 'device-success' : 'device-denied'} page, got ${pageText(p)}`);
   }
 
+  async function driveAuthorization(authorizationUrl: string, account: LabAccount, approve: boolean): Promise<string> {
+    const what = approve ? 'authorization sign-in' : 'authorization sign-in (deny)';
+    let start: URL;
+    try { start = new URL(authorizationUrl); } catch { throw new Error(`${what}: not an absolute URL: ${authorizationUrl}`); }
+    if (start.origin !== baseUrl || start.pathname !== paths.authorization) {
+      throw new Error(`${what}: ${start.origin}${start.pathname} is not this lab's authorization endpoint (${endpoints.authorization})`);
+    }
+    // Stop at the device's redirect URI even when it is on the lab's own origin (other origins: always).
+    const redirects = new Set((await provider!.Client.find(device.clientId))?.redirectUris ?? []);
+    const leave = (u: URL): boolean => redirects.has(`${u.origin}${u.pathname}`) || redirects.has(u.href);
+    const browser = new Browser(baseUrl);
+    let p = await browser.go(start.toString(), undefined, leave);
+    let consented = false;
+    for (let step = 0; step < 6; step++) {
+      if (p.kind === 'left') {
+        const back = new URL(p.url);
+        const error = back.searchParams.get('error') ?? undefined;
+        const desc = back.searchParams.get('error_description');
+        if (approve && !error && back.searchParams.has('code')) return p.url;
+        if (!approve && error === 'access_denied') return p.url;
+        throw new AuthorizationRedirectError(
+          `${what}: the browser was sent back to ${back.origin}${back.pathname} ${error ? `with error=${error}${desc ? ` (${desc})` : ''}` : 'without an error'}${consented ? '' : ' before any sign-in page'}`,
+          p.url, error);
+      }
+      if (p.kind === 'login') {
+        const action = formAction(p.html);
+        if (!action) throw new Error(`${what}: login form without action: ${pageText(p)}`);
+        const before = p.url;
+        p = await browser.go(action, { login: account.login, password: account.password }, leave);
+        if (p.kind === 'login') throw new Error(`${what}: login as ${account.login} refused (${new URL(before).pathname}): ${pageText(p)}`);
+        continue;
+      }
+      if (p.kind === 'consent') {
+        const uid = /action="\/interaction\/([\w-]+)\/confirm"/.exec(p.html)?.[1];
+        if (!uid) throw new Error(`${what}: consent page without its form: ${pageText(p)}`);
+        consented = true;
+        p = await browser.go(`/interaction/${uid}/${approve ? 'confirm' : 'abort'}`, { decision: approve ? 'approve' : 'deny' }, leave);
+        continue;
+      }
+      break;
+    }
+    throw new Error(`${what}: expected the login or consent page or a redirect back to the device, got ${pageText(p)}`);
+  }
+
   function accountOrDefault(account?: LabAccount): LabAccount {
     return account ?? firstAccount;
   }
 
   let closed = false;
   return {
+    shape,
+    baseUrl,
     issuer,
+    endpoints,
+    ...(tenant !== undefined ? { tenant } : {}),
     device,
     introspector,
+    ...(appOnly ? { appOnly } : {}),
     accounts,
-    scopes: { ...SCOPES },
-    resource: MAIL_RESOURCE,
+    scopes: { ...spec.scopes },
+    resource: spec.resource.indicator,
     approveDeviceCode: (userCode, account) => driveDeviceCode(userCode, accountOrDefault(account), true),
     denyDeviceCode: (userCode, account) => driveDeviceCode(userCode, accountOrDefault(account), false),
+    approveAuthorization: (authorizationUrl, account) => driveAuthorization(authorizationUrl, accountOrDefault(account), true),
+    denyAuthorization: (authorizationUrl, account) => driveAuthorization(authorizationUrl, accountOrDefault(account), false),
+    async addRedirectUri(uri) {
+      let parsed: URL;
+      try { parsed = new URL(uri); } catch { throw new Error(`addRedirectUri: not an absolute URL: ${uri}`); }
+      if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hash) {
+        throw new Error(`addRedirectUri: an http(s) URL without a fragment is needed, got ${uri}`);
+      }
+      // oidc-provider validated the static client once; its metadata arrays are read on every request.
+      const client = await provider!.Client.find(device.clientId);
+      if (!client) throw new Error('addRedirectUri: the device client is missing');
+      if (!client.redirectUris.includes(uri)) client.redirectUris.push(uri);
+      if (!client.grantTypes.includes('authorization_code')) client.grantTypes.push('authorization_code');
+      if (!client.responseTypes.includes('code')) client.responseTypes.push('code');
+      if (!redirectUris.includes(uri)) redirectUris.push(uri);
+    },
     async resetPassword(email) {
       let destroyed = 0;
       for (const account of accounts.filter((a) => a.email.toLowerCase() === email.toLowerCase())) {
@@ -688,7 +1057,7 @@ ${items}
     },
     async introspect(token) {
       const auth = Buffer.from(`${encodeURIComponent(introspector.clientId)}:${encodeURIComponent(introspector.clientSecret)}`).toString('base64');
-      const res = await fetch(`${issuer}/token/introspection`, {
+      const res = await fetch(endpoints.introspection, {
         method: 'POST',
         headers: { authorization: `Basic ${auth}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: new URLSearchParams({ token }).toString(),

@@ -23,6 +23,7 @@ import { mailSettingsRoutes } from './web/routes/mail-settings.js';
 import { providerRoutes } from './web/routes/providers.js';
 import { eventLogRoutes } from './web/routes/event-log.js';
 import { passwordRoutes } from './web/routes/password.js';
+import { popCheckRoutes } from './web/routes/pop-check.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -116,6 +117,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(providerRoutes);
   await fastify.register(eventLogRoutes);
   await fastify.register(passwordRoutes);
+  await fastify.register(popCheckRoutes);
 };
 
 export type App = FastifyInstance;

@@ -27,6 +27,7 @@ interface LabState {
 const env = process.env;
 const dataDir = path.resolve(env.MFP_DATA_DIR || './data');
 const devicePort = Number(env.PORT || 8080);
+const deviceHttpsPort = Number(env.HTTPS_PORT || 8443);
 const ports = { auth: Number(env.LAB_AUTH_PORT || 9400), smtp: Number(env.LAB_SMTP_PORT || 2525), pop: Number(env.LAB_POP_PORT || 1110) };
 const stateFile = path.join(dataDir, 'lab.json');
 
@@ -77,7 +78,9 @@ if (dovecotAvailable()) {
 
 const deviceLog = fs.createWriteStream(path.join(dataDir, 'device.log'), { flags: 'a' });
 const device = spawn(process.execPath, [...deviceNodeFlags(), DEVICE_MAIN], {
-  env: { ...env, PORT: String(devicePort), HOST: '127.0.0.1', MFP_DATA_DIR: dataDir, MFP_ADMIN_PASSWORD: state.adminPassword },
+  // The lab's device also serves plain HTTP on loopback (first boot default), so QA tools and a
+  // newcomer's browser need no certificate; HTTPS with the device's own certificate is there too.
+  env: { ...env, PORT: String(devicePort), HTTPS_PORT: String(deviceHttpsPort), HOST: '127.0.0.1', MFP_DATA_DIR: dataDir, MFP_ADMIN_PASSWORD: state.adminPassword, MFP_ALLOW_HTTP: '1' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 device.stdout!.pipe(deviceLog);
@@ -133,6 +136,7 @@ process.stdout.write(`
   Simulated printer is running (Ctrl+C stops everything).
 
   Web panel           ${deviceUrl}/
+                      https://127.0.0.1:${deviceHttpsPort}/ (the device's self-signed certificate: your browser warns once)
     user name         admin
     password          ${state.adminPassword}   (the initial one; if you changed it, use yours)
 

@@ -23,6 +23,8 @@ import { mailSettingsRoutes } from './web/routes/mail-settings.js';
 import { providerRoutes } from './web/routes/providers.js';
 import { eventLogRoutes } from './web/routes/event-log.js';
 import { passwordRoutes } from './web/routes/password.js';
+import { oauthCallbackRoutes } from './web/routes/oauth-callback.js';
+import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
 
 declare module 'fastify' {
@@ -67,7 +69,9 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     cookieName: 'mfp_session',
     saveUninitialized: false,
     store: new SqliteSessionStore(services.db, SESSION_MAX_AGE_MS),
-    cookie: { httpOnly: true, sameSite: 'strict', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },
+    // Lax, not Strict: the provider's redirect back to /oauth/callback is a cross-site navigation that
+    // must carry the session. Forms are protected by their CSRF token either way.
+    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },
   });
   await fastify.register(fastifyCsrf, { sessionPlugin: '@fastify/session', getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf ?? (request.headers['x-csrf-token'] as string | undefined) });
   await fastify.register(fastifyRateLimit, { global: false });
@@ -117,6 +121,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(providerRoutes);
   await fastify.register(eventLogRoutes);
   await fastify.register(passwordRoutes);
+  await fastify.register(oauthCallbackRoutes);
+  await fastify.register(tlsRoutes);
   await fastify.register(popCheckRoutes);
 };
 

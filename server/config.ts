@@ -5,7 +5,11 @@ import { isLoopbackHost } from './settings/form.js';
 /** Everything the device reads from its environment, read once at start. */
 export interface DeviceConfig {
   host: string;
+  /** Plain HTTP: redirects to HTTPS unless the admin allows HTTP. */
   port: number;
+  httpsPort: number;
+  /** First boot only: whether plain HTTP serves the panel (MFP_ALLOW_HTTP=1), until the admin changes it. */
+  initialAllowHttp: boolean;
   dataDir: string;
   /** Only used at first boot, when no admin password is stored yet. */
   initialAdminPassword: string | undefined;
@@ -52,6 +56,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
   return {
     host: env.HOST || '127.0.0.1',
     port: parsePort('PORT', env.PORT, 8080),
+    httpsPort: parsePort('HTTPS_PORT', env.HTTPS_PORT, 8443),
+    initialAllowHttp: env.MFP_ALLOW_HTTP === '1' || env.MFP_ALLOW_HTTP === 'true',
     dataDir: path.resolve(env.MFP_DATA_DIR || './data'),
     initialAdminPassword: env.MFP_ADMIN_PASSWORD || undefined,
     modelName: env.MFP_MODEL_NAME || 'MFP-C131 (emulated)',

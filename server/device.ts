@@ -1,13 +1,19 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { app } from './app.js';
 import type { DeviceConfig } from './config.js';
+import { CertificateStore } from './security/certificates.js';
 import { createServices, type Services } from './services.js';
+import { httpAllowed, seedHttpPolicy } from './settings/https.js';
 
 export interface RunningDevice {
   app: FastifyInstance;
   services: Services;
-  /** e.g. http://127.0.0.1:8080 */
+  /** Plain HTTP, e.g. http://127.0.0.1:8080 (redirects to HTTPS unless the admin allows HTTP). */
   url: string;
+  /** e.g. https://127.0.0.1:8443 */
+  httpsUrl: string;
   /** Set only at the first boot when no MFP_ADMIN_PASSWORD was given: show it once. */
   generatedAdminPassword: string | undefined;
   close(): Promise<void>;
@@ -16,26 +22,58 @@ export interface RunningDevice {
 /** Values that must never reach a log line, whatever an error object carries. */
 const REDACT = ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]', '*.access_token', '*.refresh_token', '*.device_code', '*.password', '*.client_secret'];
 
-/** Boots the device: database, services, web panel, pending authorizations; then listens. */
+function origin(protocol: 'http' | 'https', host: string, port: number): string {
+  return `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** Boots the device: certificate, database, services, web panel over HTTPS (and HTTP), pending authorizations. */
 export async function startDevice(config: DeviceConfig, options: { logStream?: { write(line: string): void } } = {}): Promise<RunningDevice> {
+  const certificates = await CertificateStore.open(config.dataDir, config.host);
   const fastify = Fastify({
     logger: { level: config.logLevel, redact: { paths: REDACT, censor: '[hidden]' }, ...(options.logStream ? { stream: options.logStream } : {}) },
+    https: certificates.pair,
     // A printer's panel has a handful of users; keep request bodies and connections small.
     bodyLimit: 64 * 1024,
     trustProxy: false,
   });
-  const services = createServices(config, fastify.log);
-  fastify.addHook('onClose', async () => services.close());
+  const services = createServices(config, fastify.log, certificates);
+  seedHttpPolicy(services.settings, config.initialAllowHttp);
+
+  // Plain HTTP: the same panel when the admin allows it, otherwise a redirect to HTTPS.
+  let httpsPort = config.httpsPort;
+  const plain = http.createServer((request, response) => {
+    if (httpAllowed(services.settings)) return fastify.routing(request, response);
+    const host = (request.headers.host ?? config.host).replace(/:\d+$/, '');
+    response.writeHead(301, { location: `${origin('https', host.replace(/^\[|\]$/g, ''), httpsPort)}${request.url ?? '/'}`, 'cache-control': 'no-store' });
+    response.end();
+  });
+  fastify.addHook('onClose', async () => {
+    await new Promise<void>((resolve) => {
+      plain.close(() => resolve());
+      plain.closeAllConnections();
+    });
+    await services.close();
+  });
   try {
     const generatedAdminPassword = await services.admin.ensurePassword(config.initialAdminPassword);
     await fastify.register(app, { services });
     await fastify.ready();
     services.tokens.resumePendingAuthorizations();
-    await fastify.listen({ host: config.host, port: config.port });
-    const address = fastify.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    return { app: fastify, services, url: `http://${host}:${port}`, generatedAdminPassword, close: () => fastify.close() };
+    await fastify.listen({ host: config.host, port: config.httpsPort });
+    httpsPort = (fastify.server.address() as AddressInfo).port;
+    await new Promise<void>((resolve, reject) => {
+      plain.once('error', reject);
+      plain.listen(config.port, config.host, () => resolve());
+    });
+    const port = (plain.address() as AddressInfo).port;
+    return {
+      app: fastify,
+      services,
+      url: origin('http', config.host, port),
+      httpsUrl: origin('https', config.host, httpsPort),
+      generatedAdminPassword,
+      close: () => fastify.close(),
+    };
   } catch (err) {
     await fastify.close();
     throw err;

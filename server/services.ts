@@ -6,6 +6,7 @@ import { ProviderClients } from './oauth/provider-clients.js';
 import { PopChecker } from './mail/pop-checker.js';
 import { TokenStore, type Logger } from './oauth/token-store.js';
 import { AdminAccount } from './security/admin-account.js';
+import type { CertificateStore } from './security/certificates.js';
 import { SecretBox } from './security/secret-box.js';
 import { MailAccounts } from './settings/mail-accounts.js';
 import { ProviderRepository } from './settings/providers.js';
@@ -22,6 +23,8 @@ export interface Services {
   accounts: MailAccounts;
   events: EventLog;
   tokens: TokenStore;
+  clients: ProviderClients;
+  certificates: CertificateStore;
   /** Everything that mails goes through it (outbox, pooled SMTP session, XOAUTH2 from the token store). */
   sender: MailSender;
   /** The E-mail Status page's POP checker: its schedule, Check Now, Connection Test, the e-mail print inbox. */
@@ -29,13 +32,13 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export function createServices(config: DeviceConfig, log: Logger): Services {
+export function createServices(config: DeviceConfig, log: Logger, certificates: CertificateStore): Services {
   const db = openDatabase(config.dataDir);
   const box = SecretBox.openOrCreate(config.dataDir);
   const settings = new SettingsRepository(db, box);
   const providers = new ProviderRepository(db, box);
   const events = new EventLog(db);
-  const clients = new ProviderClients((id) => providers.clientSecret(id));
+  const clients = new ProviderClients((id) => providers.clientSecret(id), config.authorities);
   const tokens = new TokenStore({ db, box, providers, clients, events, log });
   const accounts = new MailAccounts(settings, providers);
   const sender = new MailSender({ db, settings, accounts, tokens, log });
@@ -51,6 +54,8 @@ export function createServices(config: DeviceConfig, log: Logger): Services {
     accounts,
     events,
     tokens,
+    clients,
+    certificates,
     sender,
     popChecker,
     async close() {

@@ -128,4 +128,12 @@ export const migrations: readonly string[] = [
     outcome_json TEXT NOT NULL       -- its outcome and masked transcript
   );
   `,
+  `
+  -- Every grant, not only the device code: how the token was obtained (client credentials can simply
+  -- be asked again), what kind of authorization is pending, and the hashed state of a browser redirect.
+  ALTER TABLE credentials ADD COLUMN grant_type TEXT NOT NULL DEFAULT 'device_code';
+  ALTER TABLE credentials ADD COLUMN pending_kind TEXT;
+  ALTER TABLE credentials ADD COLUMN pending_state_hash TEXT;
+  CREATE UNIQUE INDEX credentials_pending_state ON credentials(pending_state_hash) WHERE pending_state_hash IS NOT NULL;
+  `,
 ];

@@ -600,7 +600,7 @@ export class MailSender {
       tls: { servername: config.host, minVersion: 'TLSv1.2' },
       connectionTimeout: config.timeoutMs,
       greetingTimeout: config.timeoutMs,
-      socketTimeout: Math.max(config.timeoutMs, 30_000),
+      socketTimeout: config.timeoutMs,
       dnsTimeout: config.timeoutMs,
       ...(auth ? { auth } : {}),
       logger: false,

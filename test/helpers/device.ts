@@ -25,7 +25,8 @@ export interface TestDevice {
 
 export async function bootDevice(dataDir = tempDir(), env: Record<string, string> = {}): Promise<TestDevice> {
   const logs: string[] = [];
-  const config = readConfig({ PORT: '0', HOST: '127.0.0.1', MFP_DATA_DIR: dataDir, MFP_ADMIN_PASSWORD: ADMIN_PASSWORD, LOG_LEVEL: 'debug', ...env });
+  // Tests drive the panel over plain HTTP on loopback; the HTTPS tests turn this off.
+  const config = readConfig({ PORT: '0', HTTPS_PORT: '0', HOST: '127.0.0.1', MFP_DATA_DIR: dataDir, MFP_ADMIN_PASSWORD: ADMIN_PASSWORD, MFP_ALLOW_HTTP: '1', LOG_LEVEL: 'debug', ...env });
   const device = await startDevice(config, { logStream: { write: (line) => void logs.push(line) } });
   const handle: TestDevice = {
     device,

@@ -30,11 +30,15 @@
 //   'none') AND accepts its secret when one is sent (post or basic): a front step checks the secret
 //   and strips it before oidc-provider sees the request; a wrong one is `invalid_client`. The device
 //   response has `interval` and `message` and no `verification_uri_complete`; a denied sign-in polls
-//   as `authorization_declined`. App-only: client `appOnly` (client_secret_post, client_credentials
-//   only) must ask exactly `https://outlook.office365.com/.default` (else invalid_scope, as
-//   AADSTS1002012); its tokens introspect with that scope, `email` = `appOnlyMailbox` and
-//   `roles` = SMTP.SendAsApp, POP.AccessAsApp (the application permissions behind `.default`).
-// - google: `/o/oauth2/v2/auth`, `/token`, `/revoke`; POST `/device/code` answers `invalid_scope`
+//   as `authorization_declined`. An authorization request with offline_access and no `prompt` gets
+//   prompt=consent added, so that, as at Microsoft, offline_access alone gives a refresh token.
+//   App-only: client `appOnly` (client_secret_post, client_credentials only) must ask exactly
+//   `https://outlook.office365.com/.default` (else invalid_scope, as AADSTS1002012); its tokens
+//   introspect with that scope, `email` = `appOnlyMailbox` and `roles` = SMTP.SendAsApp,
+//   POP.AccessAsApp (the application permissions behind `.default`).
+// - google: `/o/oauth2/v2/auth`, `/token`, `/revoke`, issuer https://accounts.google.com (Google's:
+//   oidc-provider sends it as `iss` in the redirect and openid-client compares it with the issuer the
+//   device pins); POST `/device/code` answers `invalid_scope`
 //   (Google's device flow refuses mail scopes) and the device-code grant is unknown. Authorization
 //   code with PKCE S256 (required in every shape). `access_type=offline` is turned into the
 //   `offline_access` scope before oidc-provider sees the request, whose OpenID rule then keeps it
@@ -895,6 +899,15 @@ ${items}
       // Microsoft publishes discovery under the tenant's issuer only.
       if (pathname === '/.well-known/openid-configuration') return sendJson(res, 404, { error: 'not_found' });
       if (pathname === paths.discovery) req.url = `/.well-known/openid-configuration${url.search}`;
+      // Microsoft gives a refresh token for offline_access without prompt=consent; oidc-provider
+      // follows OpenID's rule (offline_access only with prompt=consent), so an authorization request
+      // with offline_access and no prompt at all gets prompt=consent (a fresh sign-in consents anyway).
+      if (pathname === paths.authorization && req.method === 'GET' && !url.searchParams.has('prompt')
+        && (url.searchParams.get('scope') ?? '').split(' ').includes('offline_access')) {
+        const params = new URLSearchParams(url.search);
+        params.set('prompt', 'consent');
+        req.url = `${pathname}?${params.toString()}`;
+      }
       if (req.method === 'POST' && (pathname === paths.token || pathname === paths.deviceAuthorization)) {
         body ??= await readBody(req);
         const accepted = acceptDeviceSecret(req, body);
@@ -903,6 +916,10 @@ ${items}
       }
     }
     if (shape === 'google') {
+      // The issuer is Google's https one while the lab speaks plain http on loopback, on purpose:
+      // saying so (Koa ignores the header, proxy is off) spares oidc-provider's "x-forwarded-proto
+      // header not detected for an https issuer" warning.
+      req.headers['x-forwarded-proto'] ??= 'http';
       if (pathname === GOOGLE.deviceCodePath) {
         if (req.method !== 'POST') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Use POST.' });
         // Google's device flow supports a short list of scopes; https://mail.google.com/ is not one.

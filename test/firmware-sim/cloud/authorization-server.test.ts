@@ -5,8 +5,10 @@ import {
   discovery, ClientSecretPost, ClientSecretBasic, allowInsecureRequests,
   initiateDeviceAuthorization, pollDeviceAuthorizationGrant, refreshTokenGrant,
   clientCredentialsGrant, tokenRevocation, ResponseBodyError,
+  Configuration, None, buildAuthorizationUrl, randomPKCECodeVerifier, calculatePKCECodeChallenge,
+  randomState, authorizationCodeGrant,
 } from 'openid-client';
-import type { Configuration, DeviceAuthorizationResponse } from 'openid-client';
+import type { DeviceAuthorizationResponse } from 'openid-client';
 import { startAuthorizationServer } from '../../../firmware-sim/cloud/authorization-server.js';
 import type { AuthorizationServer } from '../../../firmware-sim/cloud/authorization-server.js';
 
@@ -219,5 +221,78 @@ test('with redirect URIs the device client may start an authorization-code sign-
     assert.match(res.headers.get('location') ?? '', /\/interaction\//);
   } finally {
     await other.close();
+  }
+});
+
+test('generic shape: shape, baseUrl and endpoints describe the lab as before', () => {
+  assert.equal(as.shape, 'generic');
+  assert.equal(as.baseUrl, as.issuer);
+  assert.deepEqual(as.endpoints, {
+    authorization: `${as.issuer}/auth`,
+    token: `${as.issuer}/token`,
+    deviceAuthorization: `${as.issuer}/device/auth`,
+    revocation: `${as.issuer}/token/revocation`,
+    introspection: `${as.issuer}/token/introspection`,
+  });
+  assert.deepEqual(as.scopes, { smtp: 'mail.smtp', pop: 'mail.pop' });
+  assert.equal(as.resource, 'urn:mfp-lab:mail');
+  assert.equal(as.appOnly, undefined);
+  assert.equal(as.tenant, undefined);
+});
+
+test('generic shape: addRedirectUri at run time enables the authorization-code grant; approve and deny as a browser', async () => {
+  const other = await startAuthorizationServer();
+  try {
+    const callback = 'http://127.0.0.1:9/oauth/callback';
+    const c = await discovery(new URL(other.issuer), other.device.clientId, undefined,
+      ClientSecretPost(other.device.clientSecret), { execute: [allowInsecureRequests] });
+    const verifier = randomPKCECodeVerifier();
+    const state = randomState();
+    const url = buildAuthorizationUrl(c, {
+      redirect_uri: callback, scope: 'mail.smtp offline_access', prompt: 'consent', state,
+      code_challenge: await calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    // not registered yet: the lab's error page, not a redirect
+    await assert.rejects(other.approveAuthorization(url.href), /invalid_redirect_uri/);
+    await other.addRedirectUri(callback);
+    const back = await other.approveAuthorization(url.href);
+    assert.ok(back.startsWith(`${callback}?`));
+    const tokens = await authorizationCodeGrant(c, new URL(back), { pkceCodeVerifier: verifier, expectedState: state });
+    assert.ok(tokens.refresh_token);
+    assert.equal((await other.introspect(tokens.access_token)).scope, 'mail.smtp');
+
+    const denied = new URL(await other.denyAuthorization(url.href));
+    assert.equal(denied.searchParams.get('error'), 'access_denied');
+    assert.equal(denied.searchParams.get('state'), state);
+    // approve/deny refuse the other outcome clearly
+    await assert.rejects(other.approveAuthorization(url.href, { login: 'nobody', password: 'x', email: 'x@x' }), /login as nobody refused/);
+  } finally {
+    await other.close();
+  }
+});
+
+test('microsoft shape: authorization code at the tenant path; offline_access alone gives a refresh token, as at Microsoft', async () => {
+  const callback = 'http://127.0.0.1:9/oauth/callback';
+  const ms = await startAuthorizationServer({ shape: 'microsoft', redirectUris: [callback] });
+  try {
+    const c = new Configuration({ issuer: ms.issuer, authorization_endpoint: ms.endpoints.authorization, token_endpoint: ms.endpoints.token },
+      ms.device.clientId, undefined, None());
+    allowInsecureRequests(c);
+    const verifier = randomPKCECodeVerifier();
+    const url = buildAuthorizationUrl(c, {
+      redirect_uri: callback, scope: `${ms.scopes.smtp} ${ms.scopes.pop} offline_access`, state: 's1',
+      code_challenge: await calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    assert.ok(url.href.startsWith(`${ms.baseUrl}/contoso-tenant-id/oauth2/v2.0/authorize?`));
+    const back = await ms.approveAuthorization(url.href);
+    const tokens = await authorizationCodeGrant(c, new URL(back), { pkceCodeVerifier: verifier, expectedState: 's1' });
+    assert.ok(tokens.refresh_token);
+    assert.deepEqual(new Set(tokens.scope?.split(' ')), new Set([ms.scopes.smtp, ms.scopes.pop]));
+    // a wrong redirect URI: Microsoft's AADSTS50011 page
+    const wrong = buildAuthorizationUrl(c, { redirect_uri: 'http://127.0.0.1:9/other', scope: ms.scopes.smtp,
+      code_challenge: await calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    await assert.rejects(ms.approveAuthorization(wrong.href), /AADSTS50011/);
+  } finally {
+    await ms.close();
   }
 });

@@ -1,0 +1,84 @@
+/**
+ * The device's footprint on a printer: RSS when idle and the time from process start to the first
+ * page, for `npm run device` exactly as package.json runs it. Baseline, measured in the same run: a
+ * bare Node.js HTTP server started the same way (what the runtime alone costs).
+ * Budget (DEVELOPERS.md): RSS <= 64 MB idle, first page <= 500 ms after start.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { DEVICE_MAIN, deviceNodeFlags } from '../firmware-sim/device-process.js';
+
+const RUNS = 3;
+const IDLE_MS = 3000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function rssMb(child: ChildProcess): number {
+  const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+async function firstPage(url: string, child: ChildProcess, started: number): Promise<number> {
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(url);
+      await response.text();
+      if (response.ok) return performance.now() - started;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function measure(args: string[], env: Record<string, string>, url: (port: number) => string, port: number): Promise<{ firstPageMs: number; rssMb: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: 'ignore' });
+  try {
+    const firstPageMs = await firstPage(url(port), child, started);
+    // A few more pages, then idle: what the device holds between admin visits.
+    for (let i = 0; i < 10; i++) await (await fetch(url(port))).text();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    return { firstPageMs, rssMb: rssMb(child) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+export async function deviceFootprintBench(): Promise<void> {
+  const flags = deviceNodeFlags();
+  const baseline = { firstPageMs: [] as number[], rssMb: [] as number[] };
+  const device = { firstPageMs: [] as number[], rssMb: [] as number[] };
+  for (let run = 0; run < RUNS; run++) {
+    const port = await freePort();
+    const bare = await measure([...flags, '-e', `require('node:http').createServer((q, r) => r.end('ok')).listen(${port}, '127.0.0.1')`], {}, (p) => `http://127.0.0.1:${p}/`, port);
+    baseline.firstPageMs.push(bare.firstPageMs);
+    baseline.rssMb.push(bare.rssMb);
+    // Each run is a first boot (fresh data directory): the worst case, with key and certificate made.
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mfp-bench-'));
+    const httpPort = await freePort();
+    const result = await measure([...flags, DEVICE_MAIN], { PORT: String(httpPort), HTTPS_PORT: '0', HOST: '127.0.0.1', MFP_DATA_DIR: dataDir, MFP_ADMIN_PASSWORD: 'bench-password-1', MFP_ALLOW_HTTP: '1', LOG_LEVEL: 'warn' }, (p) => `http://127.0.0.1:${p}/login`, httpPort);
+    device.firstPageMs.push(result.firstPageMs);
+    device.rssMb.push(result.rssMb);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  const line = (name: string, value: number, base: number, unit: string, budget: number) =>
+    `  ${name.padEnd(22)} ${value.toFixed(0).padStart(5)} ${unit}   baseline ${base.toFixed(0).padStart(4)} ${unit}   ratio ${(value / base).toFixed(2)}   budget ${budget} ${unit} ${value <= budget ? 'met' : 'NOT MET'}`;
+  console.log(`\nDevice footprint (npm run device: node ${flags.join(' ')}), median of ${RUNS} first boots; baseline = bare node http server, same flags`);
+  console.log(line('first page after start', median(device.firstPageMs), median(baseline.firstPageMs), 'ms', 500));
+  console.log(line('RSS idle', median(device.rssMb), median(baseline.rssMb), 'MB', 64));
+}

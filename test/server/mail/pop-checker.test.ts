@@ -4,16 +4,17 @@
  * introspection. Every server listens on 127.0.0.1 and every test stops what it starts.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { dovecotAvailable, DOVECOT_BIN, startDovecotLab, type DovecotLab, type DovecotLabOptions } from '../../../firmware-sim/cloud/pop3-server.js';
 import { PAGE_PATHS, textOf, type PanelClient, type TokenStatusAnswer } from '../../../firmware-sim/panel-client.js';
-import type { PopCheckOutcome } from '../../../server/mail/pop-checker.js';
+import { PopChecker, type PopCheckOutcome } from '../../../server/mail/pop-checker.js';
 import { mailboxKey, parseHeaders } from '../../../server/mail/pop-inbox.js';
 import { POP_CHECK_PATHS } from '../../../server/web/routes/pop-check.js';
-import { bootDevice, configureOAuth, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
+import { bootDevice, configureOAuth, startLab, tempDir, type Lab, type TestDevice } from '../../helpers/device.js';
 
 const PLAIN = { user: 'legacy@lab.example', password: 'legacy:pass word 0042' };
 
@@ -342,6 +343,82 @@ describe('POP checker against Dovecot with a token from the lab authorization se
     } finally {
       await device.close();
     }
+  });
+});
+
+describe('POP checker: TLS per the page, and a provider outage while the token needs renewing', {
+  skip: dovecotAvailable() ? false : `${DOVECOT_BIN} is not installed: Dovecot tests skipped`,
+}, () => {
+  test('STARTTLS: the checker upgrades before signing in and the Connection Test shows the TLS step', async (t) => {
+    const dir = tempDir('pop-cert-');
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const certFile = path.join(dir, 'cert.pem');
+    const keyFile = path.join(dir, 'key.pem');
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile,
+        '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      return t.skip('openssl is not available to make a throwaway certificate');
+    }
+    const pop = await startDovecotLab({ introspection: { url: 'http://unused:unused-secret@127.0.0.1:9/x' }, passwords: { [PLAIN.user]: PLAIN.password }, tls: { certFile, keyFile } });
+    t.after(() => pop.close());
+    const device = await bootDevice();
+    t.after(() => device.close());
+    const panel = await device.panel();
+    await panel.saveSettings('pop', { server: '127.0.0.1', port: String(pop.port), checkInterval: '60', ssl: 'starttls', authMethod: 'plain', userName: PLAIN.user, password: PLAIN.password });
+    await pop.deliver(PLAIN.user, mail('Over TLS'));
+
+    // The device's own checker trusts only public CAs: the lab's throwaway certificate is refused.
+    const refused = textOf(await connectionTest(panel));
+    assert.match(refused, /The secure connection \(TLS\) to the POP3 server failed/);
+
+    // The same settings with the lab certificate trusted (only the CA differs).
+    const { db, settings, accounts, tokens } = device.device.services;
+    const log = { info: () => {}, warn: () => {}, error: () => {} };
+    const checker = new PopChecker({ db, settings, accounts, tokens, log, tls: { ca: fs.readFileSync(certFile) } });
+    t.after(() => checker.close());
+    const test = await checker.testConnection();
+    assert.equal(test.ok, true, JSON.stringify(test.problem));
+    const tlsStep = test.steps.find((s) => s.step === 'tls');
+    assert.equal(tlsStep?.status, 'ok');
+    assert.match(tlsStep?.text ?? '', /^TLS established \(TLSv1\.[23]/);
+    const lines = test.transcript.map((l) => l.text);
+    assert.ok(lines.indexOf('STLS') >= 0 && lines.indexOf('STLS') < lines.indexOf(`USER ${PLAIN.user}`), 'STLS before USER');
+    const check = await checker.checkNow();
+    assert.equal(check.fetched, 1);
+  });
+
+  test('the provider is down when the token must be renewed → transient, the token stays Obtained', async (t) => {
+    // Access tokens of 2 s: the store renews before every use (its margin is 5 minutes).
+    const shortLab = await startLab({ accessTokenTtl: 2, deviceCodeTtl: 600 });
+    t.after(() => shortLab.close());
+    const url = new URL('/token/introspection', shortLab.auth.issuer);
+    url.username = encodeURIComponent(shortLab.auth.introspector.clientId);
+    url.password = encodeURIComponent(shortLab.auth.introspector.clientSecret);
+    const pop = await startDovecotLab({ introspection: { url: url.href } });
+    t.after(() => pop.close());
+    const device = await bootDevice();
+    t.after(() => device.close());
+    const panel = await device.panel();
+    const providerId = await configureOAuth(panel, shortLab);
+    const account = shortLab.auth.accounts[0]!.email;
+    await panel.saveSettings('pop', { server: '127.0.0.1', port: String(pop.port), checkInterval: '60', ssl: 'none', authMethod: 'oauth2', providerId, account });
+    await panel.getToken('pop');
+    const { pending } = await panel.tokenStatus('pop');
+    await shortLab.auth.approveDeviceCode(pending!.userCode);
+    await panel.waitForState('pop', ['obtained'], 15_000);
+    await pop.deliver(account, mail('Outage'));
+
+    await new Promise((resolve) => setTimeout(resolve, 2_200)); // the access token has expired
+    shortLab.auth.setFault({ kind: 'server_error', endpoint: 'token' });
+    const text = textOf(await checkNow(panel));
+    assert.match(text, /The token needed renewing, but the provider could not be reached/);
+    assert.match(text, /temporary problem/);
+    assert.equal((await panel.tokenStatus('pop')).state, 'obtained');
+    assert.equal((await lastCheck(panel))?.problem?.code, 'token_unreachable');
+
+    shortLab.auth.setFault(null);
+    assert.match(textOf(await checkNow(panel)), /1 new message\(s\) fetched/, 'the next check works once the provider is back');
   });
 });
 

@@ -17,7 +17,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { format } from 'node:util';
-import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import type { SendMailOptions, Transporter } from 'nodemailer';
+import type * as NodemailerModule from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type { Db } from '../db/database.js';
@@ -136,6 +137,13 @@ const digest = (value: string) => createHash('sha256').update(value).digest('hex
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Pool = Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
+
+type Mailer = typeof NodemailerModule.default;
+let nodemailer: Mailer | undefined;
+/** nodemailer is loaded when the device first mails, not at boot: a printer that never mails does not pay for it. */
+async function loadNodemailer(): Promise<Mailer> {
+  return (nodemailer ??= (await import('nodemailer')).default);
+}
 
 export class MailSender {
   readonly outbox: Outbox;
@@ -273,7 +281,7 @@ export class MailSender {
     if (!EMAIL.test(recipient)) throw new MailJobError('not an e-mail address');
     const blocked = this.#tokenBlock(config);
     if (blocked) return { ok: false, to: recipient, diagnosis: blocked };
-    const transporter = this.#transport(config);
+    const transporter = await this.#transport(config);
     this.#inFlight++;
     try {
       const info = await this.#withTokenRetry(config, () =>
@@ -310,7 +318,7 @@ export class MailSender {
       entries.push({ tnx, text: format(String(message ?? ''), ...args) });
     };
     const logger = { level() {}, trace: record, debug: record, info: record, warn: record, error: record, fatal: record };
-    const transporter = nodemailer.createTransport({ ...this.#transportOptions(config), pool: false, logger, debug: true } as SMTPTransport.Options);
+    const transporter = (await loadNodemailer()).createTransport({ ...this.#transportOptions(config), pool: false, logger, debug: true } as SMTPTransport.Options);
     this.#provisionFrom(transporter, config);
     let error: unknown;
     const blocked = this.#tokenBlock(config);
@@ -402,7 +410,7 @@ export class MailSender {
       return;
     }
     this.#recycleIfTokenExpiring(config);
-    const transporter = this.#transport(config);
+    const transporter = await this.#transport(config);
     const attachments = this.outbox.attachments(job.id);
     const secrets = this.#secrets(config);
     this.#inFlight++;
@@ -607,10 +615,11 @@ export class MailSender {
     };
   }
 
-  #transport(config: SmtpConfig): Pool {
+  async #transport(config: SmtpConfig): Promise<Pool> {
     if (this.#pool?.fingerprint === config.fingerprint) return this.#pool.transporter;
+    const mailer = await loadNodemailer();
     this.#closePool();
-    const transporter = nodemailer.createTransport({
+    const transporter = mailer.createTransport({
       ...this.#transportOptions(config),
       pool: true,
       maxConnections: this.#maxConnections,

@@ -1,17 +1,25 @@
 /** The device as it runs on the printer: `npm run device` (compiled JavaScript, no lab code). */
-import { readConfig } from './config.js';
+import { ConfigError, readConfig, type DeviceConfig } from './config.js';
 import { startDevice } from './device.js';
+import { translator } from './i18n/index.js';
 
-const config = readConfig();
+const t = translator('en');
+
+let config: DeviceConfig;
+try {
+  config = readConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(2);
+}
 const device = await startDevice(config);
 
 if (device.generatedAdminPassword) {
   // Shown once, at first boot, on the console only (not in the log); only its hash is stored.
-  process.stdout.write(
-    `\n  First boot: the administrator password is  ${device.generatedAdminPassword}\n  (user name: admin). Change it under Security Settings › Administrator Password.\n\n`,
-  );
+  process.stdout.write(`\n  ${t('console.firstBoot', { password: device.generatedAdminPassword })}\n\n`);
 }
-process.stdout.write(`  Web panel: ${device.url}/\n`);
+process.stdout.write(`  ${t('console.panel', { https: device.httpsUrl, http: device.url })}\n`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

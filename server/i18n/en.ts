@@ -9,6 +9,8 @@ export const en = {
   'app.loggedInAs': 'Logged in as {user}',
   'app.noscript': 'This page works without JavaScript; press Refresh to update the token state.',
 
+  'console.firstBoot': 'First boot: the administrator password is  {password}  (user name: admin). It is shown only now; change it under Security Settings › Administrator Password.',
+  'console.panel': 'Web panel: {https}/  (plain HTTP: {http}/)',
   'menu.home': 'Device Status',
   'menu.systemSettings': 'System Settings',
   'menu.networkSettings': 'Network Settings',

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { TokenActionError } from '../../oauth/token-store.js';
+import { TokenActionError, type TokenKey } from '../../oauth/token-store.js';
+import type { Provider } from '../../settings/providers.js';
 import { translateErrors, validateForm, type FormContext } from '../../settings/form.js';
 import { mailForms, mailPagePaths, MAIL_PURPOSES, PROVIDER_CHOICES, type MailPurpose } from '../../settings/pages.js';
 import type { Services } from '../../services.js';
@@ -61,67 +62,62 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
       return reply.redirect(path);
     });
 
-    fastify.post<{ Body: Body }>(`${path}/token/get`, async (request, reply) => {
-      const key = services.accounts.keyFor(purpose);
-      const provider = key && services.providers.get(key.providerId);
-      if (!key || !provider) {
-        flash(request, 'error', 'token.saveFirst');
+    /**
+     * Get Token and Delete work alike: they need the saved OAuth settings, ask for confirmation first
+     * (as on the printer, warning when the other page shares the token), then act and come back.
+     */
+    function tokenAction(action: 'get' | 'delete', run: (request: FastifyRequest, reply: FastifyReply, key: TokenKey, provider: Provider) => Promise<FastifyReply | undefined>) {
+      const confirm = action === 'get'
+        ? { title: 'token.getConfirmTitle', message: 'token.getConfirm', shared: 'token.getConfirmShared', missing: 'token.saveFirst' } as const
+        : { title: 'token.deleteConfirmTitle', message: 'token.deleteConfirm', shared: 'token.deleteConfirmShared', missing: 'token.nothingToDelete' } as const;
+      fastify.post<{ Body: Body }>(`${path}/token/${action}`, async (request, reply) => {
+        const key = services.accounts.keyFor(purpose);
+        const provider = key && services.providers.get(key.providerId);
+        if (!key || !provider) {
+          flash(request, 'error', confirm.missing);
+          return reply.redirect(path);
+        }
+        if (request.body?.confirm !== 'ok') {
+          const others = services.accounts.purposesUsing(key).filter((other) => other !== purpose);
+          return renderPage(request, reply, 'confirm', {
+            title: t(confirm.title),
+            message: t(confirm.message, { provider: provider.name, account: key.account }),
+            warning: others.length ? t(confirm.shared, { pages: pageTitles(others) }) : null,
+            action: `${path}/token/${action}`,
+            cancel: path,
+            danger: action === 'delete',
+          });
+        }
+        try {
+          const answered = await run(request, reply, key, provider);
+          if (answered) return answered;
+        } catch (err) {
+          if (!(err instanceof TokenActionError)) throw err;
+          const { reason, remedy } = reasonText(err.reason ?? null);
+          flash(request, 'error', err.messageKey, { reason: [reason, remedy].filter(Boolean).join(' ') });
+        }
         return reply.redirect(path);
-      }
-      const others = services.accounts.purposesUsing(key).filter((other) => other !== purpose);
-      if (request.body?.confirm !== 'ok') {
-        return renderPage(request, reply, 'confirm', {
-          title: t('token.getConfirmTitle'),
-          message: t('token.getConfirm', { provider: provider.name, account: key.account }),
-          warning: others.length ? t('token.getConfirmShared', { pages: pageTitles(others) }) : null,
-          action: `${path}/token/get`,
-          cancel: path,
-        });
-      }
-      try {
-        const started = await services.tokens.startAuthorization(key, services.accounts.scopeFor(key, provider), {
-          redirectUri: callbackUri(request),
-          sessionId: request.session.sessionId,
-          returnTo: path,
-        });
-        if (started.kind === 'redirect') return reply.redirect(started.url, 303);
-        if (started.kind === 'awaiting') flash(request, 'info', 'token.requested');
-        else if (started.status.state === 'obtained') flash(request, 'ok', 'token.obtainedNow');
-        else flash(request, 'error', 'token.callbackFailed', { reason: reasonText(started.status.reason).reason ?? '' });
-      } catch (err) {
-        if (!(err instanceof TokenActionError)) throw err;
-        flash(request, 'error', err.messageKey, { reason: [reasonText(err.reason ?? null).reason, reasonText(err.reason ?? null).remedy].filter(Boolean).join(' ') });
-      }
-      return reply.redirect(path);
+      });
+    }
+
+    tokenAction('get', async (request, reply, key, provider) => {
+      const started = await services.tokens.startAuthorization(key, services.accounts.scopeFor(key, provider), {
+        redirectUri: callbackUri(request),
+        sessionId: request.session.sessionId,
+        returnTo: path,
+      });
+      if (started.kind === 'redirect') return reply.redirect(started.url, 303);
+      if (started.kind === 'awaiting') flash(request, 'info', 'token.requested');
+      else if (started.status.state === 'obtained') flash(request, 'ok', 'token.obtainedNow');
+      else flash(request, 'error', 'token.callbackFailed', { reason: reasonText(started.status.reason).reason ?? '' });
+      return undefined;
     });
 
-    fastify.post<{ Body: Body }>(`${path}/token/delete`, async (request, reply) => {
-      const key = services.accounts.keyFor(purpose);
-      const provider = key && services.providers.get(key.providerId);
-      if (!key || !provider) {
-        flash(request, 'error', 'token.nothingToDelete');
-        return reply.redirect(path);
-      }
-      const others = services.accounts.purposesUsing(key).filter((other) => other !== purpose);
-      if (request.body?.confirm !== 'ok') {
-        return renderPage(request, reply, 'confirm', {
-          title: t('token.deleteConfirmTitle'),
-          message: t('token.deleteConfirm', { provider: provider.name, account: key.account }),
-          warning: others.length ? t('token.deleteConfirmShared', { pages: pageTitles(others) }) : null,
-          action: `${path}/token/delete`,
-          cancel: path,
-          danger: true,
-        });
-      }
-      try {
-        const { revokeFailure } = await services.tokens.delete(key);
-        flash(request, 'ok', 'token.deleted');
-        if (revokeFailure) flash(request, 'info', 'token.revokeFailed', { reason: reasonText(revokeFailure).reason ?? '' });
-      } catch (err) {
-        if (!(err instanceof TokenActionError)) throw err;
-        flash(request, 'error', err.messageKey);
-      }
-      return reply.redirect(path);
+    tokenAction('delete', async (request, _reply, key) => {
+      const { revokeFailure } = await services.tokens.delete(key);
+      flash(request, 'ok', 'token.deleted');
+      if (revokeFailure) flash(request, 'info', 'token.revokeFailed', { reason: reasonText(revokeFailure).reason ?? '' });
+      return undefined;
     });
   }
 

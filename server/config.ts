@@ -17,6 +17,8 @@ export interface DeviceConfig {
   logLevel: string;
   /** Microsoft's and Google's endpoints; replaced only by a lab on loopback. */
   authorities: Authorities;
+  /** The firmware bridge's Unix socket (MFP_FIRMWARE_SOCKET, default <dataDir>/firmware.sock). */
+  firmwareSocket: string;
 }
 
 export class ConfigError extends Error {}
@@ -53,15 +55,17 @@ function readAuthorities(env: NodeJS.ProcessEnv): Authorities {
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
+  const dataDir = path.resolve(env.MFP_DATA_DIR || './data');
   return {
     host: env.HOST || '127.0.0.1',
     port: parsePort('PORT', env.PORT, 8080),
     httpsPort: parsePort('HTTPS_PORT', env.HTTPS_PORT, 8443),
     initialAllowHttp: env.MFP_ALLOW_HTTP === '1' || env.MFP_ALLOW_HTTP === 'true',
-    dataDir: path.resolve(env.MFP_DATA_DIR || './data'),
+    dataDir,
     initialAdminPassword: env.MFP_ADMIN_PASSWORD || undefined,
     modelName: env.MFP_MODEL_NAME || 'MFP-C131 (emulated)',
     logLevel: env.LOG_LEVEL || 'info',
     authorities: readAuthorities(env),
+    firmwareSocket: path.resolve(env.MFP_FIRMWARE_SOCKET || path.join(dataDir, 'firmware.sock')),
   };
 }

@@ -136,4 +136,17 @@ export const migrations: readonly string[] = [
   ALTER TABLE credentials ADD COLUMN pending_state_hash TEXT;
   CREATE UNIQUE INDEX credentials_pending_state ON credentials(pending_state_hash) WHERE pending_state_hash IS NOT NULL;
   `,
+  `
+  -- The printer's device status (firmware bridge): toner low, paper jam, service call. A condition is
+  -- active until a 'cleared' event (which is recorded too) or a newer event of the same kind.
+  CREATE TABLE device_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,              -- toner_low | paper_jam | service_call | cleared
+    detail TEXT,
+    at INTEGER NOT NULL,             -- ms since epoch
+    cleared_at INTEGER,              -- NULL while active
+    alert_job_id INTEGER             -- the E-mail Alert queued for it, if any
+  );
+  CREATE INDEX device_events_active ON device_events(cleared_at);
+  `,
 ];

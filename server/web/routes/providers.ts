@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { translateErrors, validateForm, type FormContext } from '../../settings/form.js';
+import { defaults, translateErrors, validateForm, type FormContext } from '../../settings/form.js';
 import { mailForms } from '../../settings/pages.js';
 import { providerForm } from '../../settings/providers.js';
 import { fieldViews } from '../form-view.js';
@@ -53,7 +53,7 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     return renderPage(request, reply, 'providers', { title: t('providers.title'), breadcrumb: providerForm.breadcrumb.map((key) => t(key)), providers, base: BASE });
   });
 
-  fastify.get(`${BASE}/new`, async (request, reply) => showForm(request, reply, undefined, { type: 'custom', extraScope: 'offline_access' }, {}));
+  fastify.get(`${BASE}/new`, async (request, reply) => showForm(request, reply, undefined, defaults(providerForm), {}));
 
   fastify.get<{ Params: { id: string } }>(`${BASE}/:id`, async (request, reply) => {
     const id = parseId(request.params.id);

@@ -26,6 +26,7 @@ import { passwordRoutes } from './web/routes/password.js';
 import { oauthCallbackRoutes } from './web/routes/oauth-callback.js';
 import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
+import { alertRoutes } from './firmware/alert-routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -124,6 +125,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(oauthCallbackRoutes);
   await fastify.register(tlsRoutes);
   await fastify.register(popCheckRoutes);
+  await fastify.register(alertRoutes);
 };
 
 export type App = FastifyInstance;

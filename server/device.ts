@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { app } from './app.js';
 import type { DeviceConfig } from './config.js';
+import { startFirmwareBridge, type FirmwareBridge } from './firmware/bridge.js';
 import { CertificateStore } from './security/certificates.js';
 import { createServices, type Services } from './services.js';
 import { httpAllowed, seedHttpPolicy } from './settings/https.js';
@@ -14,6 +15,8 @@ export interface RunningDevice {
   url: string;
   /** e.g. https://127.0.0.1:8443 */
   httpsUrl: string;
+  /** The firmware bridge's Unix socket (JSON over HTTP; see server/firmware/bridge.ts). */
+  firmwareSocket: string;
   /** Set only at the first boot when no MFP_ADMIN_PASSWORD was given: show it once. */
   generatedAdminPassword: string | undefined;
   close(): Promise<void>;
@@ -47,7 +50,10 @@ export async function startDevice(config: DeviceConfig, options: { logStream?: {
     response.writeHead(301, { location: `${origin('https', host.replace(/^\[|\]$/g, ''), httpsPort)}${request.url ?? '/'}`, 'cache-control': 'no-store' });
     response.end();
   });
+  let bridge: FirmwareBridge | undefined;
   fastify.addHook('onClose', async () => {
+    // The firmware's requests under way finish (or are cut) before the services they use close.
+    await bridge?.close();
     await new Promise<void>((resolve) => {
       plain.close(() => resolve());
       plain.closeAllConnections();
@@ -66,11 +72,13 @@ export async function startDevice(config: DeviceConfig, options: { logStream?: {
       plain.listen(config.port, config.host, () => resolve());
     });
     const port = (plain.address() as AddressInfo).port;
+    bridge = await startFirmwareBridge({ services, socketPath: config.firmwareSocket, log: fastify.log.child({ component: 'firmware' }) });
     return {
       app: fastify,
       services,
       url: origin('http', config.host, port),
       httpsUrl: origin('https', config.host, httpsPort),
+      firmwareSocket: bridge.socketPath,
       generatedAdminPassword,
       close: () => fastify.close(),
     };

@@ -191,6 +191,7 @@ export const en = {
   'token.nothingToDelete': 'There is no token to delete.',
   'token.requested': 'The provider has been asked. Complete the sign-in with the code below.',
   'token.requestFailed': 'The provider did not give a code: {reason}',
+  'token.missingScope': 'This token was obtained before the {page} setting used this account, so it does not allow {page}. Press Delete, then Get Token: the new token serves both settings.',
   'token.warning': 'The provider could not be reached at {time} ({reason}). The token is still good; the device keeps trying.',
   'token.revokeFailed': 'The provider could not be told to revoke the token ({reason}); it was removed from the device anyway.',
 
@@ -498,6 +499,7 @@ export const en = {
   'firmware.error.badLength': 'The request body does not match its Content-Length.',
   'firmware.error.base64': 'pdfBase64 is not base64.',
   'firmware.error.pdfTooLarge': 'The PDF is larger than {max} MB.',
+  'firmware.error.duplicatePdf': 'pdfBase64 is given twice.',
   'firmware.error.pdfMissing': 'pdfBase64 (the PDF) is missing or empty.',
   'firmware.error.recipients': '"to" must be a list of 1 to {max} e-mail addresses.',
   'firmware.error.pages': '"pages" must be a whole number from 1 to 9999.',

@@ -1,6 +1,7 @@
 import { hasMessage, type MessageKey } from '../i18n/index.js';
 import type { Services } from '../services.js';
 import type { Reason, TokenState } from '../oauth/token-state.js';
+import { scopesOf } from '../oauth/provider-profiles.js';
 import { mailForms, type MailPurpose } from '../settings/pages.js';
 import { t } from './render.js';
 
@@ -39,6 +40,16 @@ export function reasonText(reason: Reason | null): { reason: string | null; reme
   };
 }
 
+/**
+ * A token obtained while only the other page used the account lacks this page's scope (e.g. POP added
+ * later): say so instead of letting the first check fail. Only when the provider reported its scopes.
+ */
+function lacksScope(granted: string, needed: string): boolean {
+  if (!granted) return false;
+  const have = new Set(granted.split(' '));
+  return needed.split(' ').some((scope) => scope && scope !== 'offline_access' && !have.has(scope));
+}
+
 export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.now()): TokenPanel {
   const key = services.accounts.keyFor(purpose);
   const provider = key ? services.providers.get(key.providerId) : undefined;
@@ -63,7 +74,9 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
     remedy,
     warning: status.warning
       ? t('token.warning', { time: new Date(status.warning.at).toISOString().slice(11, 19), reason: reasonText(status.warning).reason ?? '' })
-      : null,
+      : status.state === 'obtained' && lacksScope(status.scope, scopesOf(provider)[purpose])
+        ? t('token.missingScope', { page: t(mailForms[purpose].title) })
+        : null,
     pending: pending
       ? {
           kind: pending.kind,

@@ -156,3 +156,31 @@ describe('a device code that runs out', () => {
     }
   });
 });
+
+describe('a page that starts using an account after its token was obtained', () => {
+  test('the E-mail Status page says the token lacks its scope and what to do', async () => {
+    const lab = await startLab();
+    const device = await bootDevice();
+    try {
+      const panel = await device.panel();
+      const providerId = await configureOAuth(panel, lab);
+      await panel.getToken('smtp');
+      await lab.auth.approveDeviceCode((await panel.tokenStatus('smtp')).pending!.userCode);
+      await panel.waitForState('smtp', ['obtained'], 15_000);
+      const account = lab.auth.accounts[0]!.email;
+      await panel.saveSettings('pop', { server: '127.0.0.1', port: '1110', checkInterval: '60', ssl: 'none', authMethod: 'oauth2', providerId, account });
+      const pop = await panel.tokenStatus('pop');
+      assert.equal(pop.state, 'obtained');
+      assert.match(pop.warning ?? '', /does not allow E-mail Status\. Press Delete, then Get Token/);
+      assert.equal((await panel.tokenStatus('smtp')).warning, null, 'SMTP has what it needs');
+      await panel.deleteToken('pop');
+      await panel.getToken('pop');
+      await lab.auth.approveDeviceCode((await panel.tokenStatus('pop')).pending!.userCode);
+      await panel.waitForState('pop', ['obtained'], 15_000);
+      assert.equal((await panel.tokenStatus('pop')).warning, null, 'the new token serves both');
+    } finally {
+      await device.close();
+      await lab.close();
+    }
+  });
+});

@@ -12,8 +12,8 @@
  *
  * Everything mails through the MailSender (outbox, batching, holds). Requests are logged at debug
  * without bodies: PDFs and addresses stay out of the log. A 20 MB scan arrives as ~27 MB of JSON:
- * the body is read into one buffer and the base64 decoded from it piecewise, so the device never holds
- * the JSON text as a string as well (see extractPdf); scans are taken one at a time.
+ * its base64 is decoded as it arrives (ScanBodyDecoder), so the device holds the PDF but neither the
+ * body nor a 27 MB string; scans are taken one at a time.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -148,42 +148,55 @@ async function listenOnSocket(server: http.Server, socketPath: string): Promise<
 /** A refused body up to this size is read and discarded, so the client gets its 413 rather than a broken pipe. */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
 
-function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
+interface BodySink<T> {
+  /** May throw a BridgeError: the rest of the body is then discarded and the error answered. */
+  write(chunk: Buffer): void;
+  end(): T;
+}
+
+/** Feeds a request body to a sink as it arrives; over `limit` (declared or actual) → 413. */
+function consume<T>(request: http.IncomingMessage, limit: number, sink: BodySink<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     const declared = request.headers['content-length'] === undefined ? NaN : Number(request.headers['content-length']);
-    let error: BridgeError | undefined;
+    let error: unknown;
     if (declared > limit) {
       error = fail('too_large', 'firmware.error.tooLarge');
       // Too large even to discard: answer now and drop the connection.
       if (declared > DRAIN_LIMIT) return reject(error);
     }
-    // With a Content-Length the body goes straight into one buffer of that size (no chunk list, no copy).
-    const whole = !error && Number.isFinite(declared) && declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
-    const chunks: Buffer[] = [];
     let length = 0;
     request.on('data', (chunk: Buffer) => {
       length += chunk.length;
-      if (error) {
+      if (error !== undefined) {
         if (length > DRAIN_LIMIT) request.destroy();
         return;
       }
-      if (length > (whole ? whole.length : limit)) {
-        error = fail('too_large', 'firmware.error.tooLarge');
-        chunks.length = 0;
-        return;
+      if (length > limit) error = fail('too_large', 'firmware.error.tooLarge');
+      else {
+        try {
+          sink.write(chunk);
+        } catch (err) {
+          error = err;
+        }
       }
-      if (whole) chunk.copy(whole, length - chunk.length);
-      else chunks.push(chunk);
     });
     request.once('end', () => {
-      if (error) reject(error);
-      else if (whole && length !== whole.length) reject(fail('bad_request', 'firmware.error.badLength'));
-      else resolve(whole ?? Buffer.concat(chunks, length));
+      if (error !== undefined) return reject(error);
+      try {
+        resolve(sink.end());
+      } catch (err) {
+        reject(err);
+      }
     });
     request.once('close', () => {
       if (!request.readableEnded) reject(error ?? fail('bad_request', 'firmware.error.badLength'));
     });
   });
+}
+
+function collector(): BodySink<Buffer> {
+  const chunks: Buffer[] = [];
+  return { write: (chunk) => void chunks.push(chunk), end: () => Buffer.concat(chunks) };
 }
 
 function parseJson(body: Buffer | string): Record<string, unknown> {
@@ -197,64 +210,162 @@ function parseJson(body: Buffer | string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-const B64 = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
-const EQ = 0x3d;
 const QUOTE = 0x22;
-const PLACEHOLDER = '\u0000pdf';
+const BACKSLASH = 0x5c;
+const EQ = 0x3d;
+const isSpace = (byte: number) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 
-/** Where the base64 text [start, end) of a buffer ends its padding-free part; -1 if not base64. */
-function base64Extent(bytes: Buffer, start: number, end: number): number {
-  let data = end;
-  while (data > start && bytes[data - 1] === EQ && end - data < 2) data--;
-  for (let i = start; i < data; i++) if (!B64[bytes[i]!]) return -1;
-  return (data - start) % 4 === 1 ? -1 : data;
-}
+/**
+ * Base64 decoded piece by piece into one buffer. Node's decoder skips characters outside the alphabet
+ * instead of failing; such a character makes fewer bytes come out than the characters account for,
+ * which end() detects — so the check costs nothing per byte in JavaScript.
+ */
+class Base64Writer {
+  #out: Buffer;
+  #written = 0;
+  #chars = 0;
+  #carry = '';
+  #tail = '';
 
-/** Decodes base64 held in a buffer without turning all of it into one string. */
-function decodeBase64(bytes: Buffer, start: number, end: number): Buffer {
-  const dataEnd = base64Extent(bytes, start, end);
-  if (dataEnd < 0) throw fail('bad_request', 'firmware.error.base64');
-  const size = Math.floor(((dataEnd - start) * 3) / 4);
-  if (size > MAX_PDF_BYTES) throw fail('too_large', 'firmware.error.pdfTooLarge', { max: MAX_PDF_BYTES / (1024 * 1024) });
-  const out = Buffer.allocUnsafe(size);
-  const step = 4 * 1024 * 1024; // a multiple of 4 characters: every piece decodes on its own
-  let written = 0;
-  for (let i = start; i < dataEnd; i += step) written += out.write(bytes.toString('latin1', i, Math.min(i + step, dataEnd)), written, 'base64');
-  return written === size ? out : out.subarray(0, written);
+  constructor(expectedBytes: number) {
+    this.#out = Buffer.allocUnsafe(Math.min(MAX_PDF_BYTES + 3, Math.max(expectedBytes, 0)));
+  }
+
+  write(piece: Buffer): void {
+    if (!piece.length) return;
+    this.#chars += piece.length;
+    if (Math.floor((this.#chars * 3) / 4) > MAX_PDF_BYTES + 2) throw fail('too_large', 'firmware.error.pdfTooLarge', { max: MAX_PDF_BYTES / (1024 * 1024) });
+    const text = this.#carry + piece.toString('latin1');
+    this.#tail = (this.#tail + text.slice(-2)).slice(-2);
+    const whole = text.length - (text.length % 4);
+    this.#put(text.slice(0, whole));
+    this.#carry = text.slice(whole);
+  }
+
+  #put(text: string): void {
+    if (!text) return;
+    const need = this.#written + Math.ceil((text.length * 3) / 4);
+    if (need > this.#out.length) {
+      // No Content-Length to size it from: grow (up to the cap, checked in write()).
+      const bigger = Buffer.allocUnsafe(Math.min(MAX_PDF_BYTES + 3, Math.max(need, this.#out.length * 2)));
+      this.#out.copy(bigger, 0, 0, this.#written);
+      this.#out = bigger;
+    }
+    this.#written += this.#out.write(text, this.#written, 'base64');
+  }
+
+  end(): Buffer {
+    this.#put(this.#carry);
+    const padding = this.#tail === '==' ? 2 : this.#tail.endsWith('=') ? 1 : 0;
+    const data = this.#chars - padding;
+    if (data % 4 === 1 || this.#written !== Math.floor((data * 3) / 4)) throw fail('bad_request', 'firmware.error.base64');
+    if (this.#written > MAX_PDF_BYTES) throw fail('too_large', 'firmware.error.pdfTooLarge', { max: MAX_PDF_BYTES / (1024 * 1024) });
+    return this.#out.subarray(0, this.#written);
+  }
 }
 
 /**
- * The scan request's JSON with its pdfBase64 decoded. Fast path: the base64 value is located in the
- * raw bytes, decoded in place and replaced by a placeholder before the (now small) JSON is parsed; the
- * placeholder coming back as the top-level pdfBase64 proves the cut was the real field. Anything
- * unusual (escapes, duplicate keys) takes the plain path: parse everything, then decode.
+ * Reads a scan request as it arrives: the top-level "pdfBase64" string is decoded straight into the
+ * PDF buffer, everything else is kept (as JSON, with pdfBase64 emptied) and parsed at the end. So a
+ * 20 MB scan costs the device the 20 MB PDF, not also ~27 MB of body and a 27 MB string. A small
+ * tokenizer follows strings and nesting just enough to find that key; inside the value it jumps to the
+ * closing quote with indexOf. A value with JSON escapes (base64 needs none) is refused.
  */
-export function extractPdf(body: Buffer): { fields: Record<string, unknown>; pdf: Buffer } {
-  const key = body.indexOf('"pdfBase64"');
-  if (key >= 0) {
-    let i = key + '"pdfBase64"'.length;
-    while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
-    if (body[i] === 0x3a) {
-      i++;
-      while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
-      const close = body[i] === QUOTE ? body.indexOf(QUOTE, i + 1) : -1;
-      if (close > i && base64Extent(body, i + 1, close) >= 0) {
-        let fields: Record<string, unknown> | undefined;
-        try {
-          fields = parseJson(Buffer.concat([body.subarray(0, i), Buffer.from(JSON.stringify(PLACEHOLDER)), body.subarray(close + 1)]));
-        } catch {
-          fields = undefined;
-        }
-        if (fields?.pdfBase64 === PLACEHOLDER) return { fields, pdf: decodeBase64(body, i + 1, close) };
-      }
-    }
+export class ScanBodyDecoder implements BodySink<{ fields: Record<string, unknown>; pdf: Buffer }> {
+  static readonly MAX_FIELDS_BYTES = 512 * 1024;
+  readonly #rest: Buffer[] = [];
+  #restLength = 0;
+  #depth = 0;
+  #inString = false;
+  #escape = false;
+  /** At depth 1, the next string is a key. */
+  #keyNext = false;
+  #readingKey = false;
+  #key = '';
+  /** A key has been read and its ':' is awaited / its value is awaited. */
+  #afterKey: 'colon' | 'value' | null = null;
+  #pdf: Base64Writer | null = null;
+  #inPdf = false;
+  #pdfDone = false;
+  readonly #expectedBytes: number;
+
+  constructor(contentLength: number) {
+    this.#expectedBytes = Number.isFinite(contentLength) ? Math.ceil((contentLength * 3) / 4) : 1024 * 1024;
   }
-  const fields = parseJson(body);
-  if (typeof fields.pdfBase64 !== 'string' || fields.pdfBase64 === '') throw fail('bad_request', 'firmware.error.pdfMissing');
-  const text = Buffer.from(fields.pdfBase64, 'latin1');
-  delete fields.pdfBase64;
-  return { fields, pdf: decodeBase64(text, 0, text.length) };
+
+  write(chunk: Buffer): void {
+    let i = 0;
+    let keepFrom = 0;
+    while (i < chunk.length) {
+      if (this.#inPdf) {
+        const close = chunk.indexOf(QUOTE, i);
+        const end = close < 0 ? chunk.length : close;
+        const escape = chunk.indexOf(BACKSLASH, i);
+        if (escape >= 0 && escape < end) throw fail('bad_request', 'firmware.error.base64');
+        this.#pdf!.write(chunk.subarray(i, end));
+        if (close < 0) return;
+        this.#inPdf = false;
+        this.#pdfDone = true;
+        i = close + 1;
+        keepFrom = close; // the closing quote stays: the kept JSON reads "pdfBase64":""
+        continue;
+      }
+      const byte = chunk[i]!;
+      if (this.#inString) {
+        if (this.#escape) this.#escape = false;
+        else if (byte === BACKSLASH) this.#escape = true;
+        else if (byte === QUOTE) {
+          this.#inString = false;
+          if (this.#readingKey) {
+            this.#readingKey = false;
+            this.#afterKey = 'colon';
+          }
+        }
+        if (this.#readingKey && this.#key.length <= 16) this.#key += String.fromCharCode(byte);
+      } else if (byte === QUOTE) {
+        if (this.#depth === 1 && this.#afterKey === 'value' && this.#key === 'pdfBase64') {
+          if (this.#pdfDone || this.#pdf) throw fail('bad_request', 'firmware.error.duplicatePdf');
+          this.#keep(chunk.subarray(keepFrom, i + 1));
+          this.#pdf = new Base64Writer(this.#expectedBytes);
+          this.#inPdf = true;
+          this.#afterKey = null;
+          keepFrom = ++i;
+          continue;
+        }
+        this.#inString = true;
+        this.#readingKey = this.#depth === 1 && this.#keyNext;
+        if (this.#readingKey) this.#key = '';
+        this.#keyNext = false;
+        this.#afterKey = null;
+      } else if (!isSpace(byte)) {
+        if (byte === 0x7b || byte === 0x5b) {
+          this.#depth++;
+          this.#keyNext = this.#depth === 1 && byte === 0x7b;
+        } else if (byte === 0x7d || byte === 0x5d) this.#depth--;
+        else if (byte === 0x2c) this.#keyNext = this.#depth === 1;
+        this.#afterKey = byte === 0x3a && this.#afterKey === 'colon' ? 'value' : null;
+      }
+      i++;
+    }
+    this.#keep(chunk.subarray(keepFrom));
+  }
+
+  #keep(bytes: Buffer): void {
+    this.#restLength += bytes.length;
+    if (this.#restLength > ScanBodyDecoder.MAX_FIELDS_BYTES) throw fail('too_large', 'firmware.error.tooLarge');
+    this.#rest.push(Buffer.from(bytes)); // a copy: the socket's chunk can go
+  }
+
+  end(): { fields: Record<string, unknown>; pdf: Buffer } {
+    if (this.#inPdf) throw fail('bad_request', 'firmware.error.json');
+    const fields = parseJson(Buffer.concat(this.#rest, this.#restLength));
+    if (this.#pdf) return { fields, pdf: this.#pdf.end() };
+    // The key was spelled with escapes, or the value was not a string: the plain way.
+    if (typeof fields.pdfBase64 !== 'string' || fields.pdfBase64 === '') throw fail('bad_request', 'firmware.error.pdfMissing');
+    const writer = new Base64Writer(Math.ceil((fields.pdfBase64.length * 3) / 4));
+    writer.write(Buffer.from(fields.pdfBase64, 'latin1'));
+    return { fields, pdf: writer.end() };
+  }
 }
 
 // ---- the bridge --------------------------------------------------------------------------------------
@@ -305,7 +416,8 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
     // One scan at a time: a second 20 MB body waits (the socket applies back-pressure) instead of
     // doubling the device's memory.
     const turn = scans.then(async () => {
-      const { fields, pdf } = extractPdf(await readBody(request, MAX_SCAN_BODY));
+      const declared = request.headers['content-length'] === undefined ? NaN : Number(request.headers['content-length']);
+      const { fields, pdf } = await consume(request, MAX_SCAN_BODY, new ScanBodyDecoder(declared));
       const to = fields.to;
       if (!Array.isArray(to) || to.length === 0 || to.length > MAX_SCAN_RECIPIENTS || !to.every((address) => typeof address === 'string')) {
         throw fail('bad_request', 'firmware.error.recipients', { max: MAX_SCAN_RECIPIENTS });
@@ -336,7 +448,7 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
   }
 
   async function recordEvent(request: http.IncomingMessage): Promise<[number, object]> {
-    const fields = parseJson(await readBody(request, MAX_SMALL_BODY));
+    const fields = parseJson(await consume(request, MAX_SMALL_BODY, collector()));
     if (!isDeviceEventKind(fields.kind)) throw fail('bad_request', 'firmware.error.kind');
     const kind = fields.kind;
     const detail = optionalText(fields.detail, MAX_DETAIL, 'firmware.error.detail') ?? null;

@@ -7,11 +7,13 @@ export interface BridgeAnswer<T = Record<string, unknown>> {
   body: T;
 }
 
-export function bridgeCall<T = Record<string, unknown>>(socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<BridgeAnswer<T>> {
+/** `chunked`: no Content-Length, the body goes out in small pieces (Transfer-Encoding: chunked). */
+export function bridgeCall<T = Record<string, unknown>>(socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown, options: { chunked?: boolean } = {}): Promise<BridgeAnswer<T>> {
   const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
+    const headers = payload ? { 'content-type': 'application/json', ...(options.chunked ? {} : { 'content-length': payload.length }) } : {};
     const request = http.request(
-      { socketPath, method, path, headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {} },
+      { socketPath, method, path, headers },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -27,7 +29,10 @@ export function bridgeCall<T = Record<string, unknown>>(socketPath: string, meth
       },
     );
     request.on('error', reject);
-    request.end(payload);
+    if (payload && options.chunked) {
+      for (let i = 0; i < payload.length; i += 1000) request.write(payload.subarray(i, i + 1000));
+      request.end();
+    } else request.end(payload);
   });
 }
 

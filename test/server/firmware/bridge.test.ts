@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { dovecotAvailable, DOVECOT_BIN, startDovecotLab } from '../../../firmware-sim/cloud/pop3-server.js';
 import { fieldErrorOf, textOf } from '../../../firmware-sim/panel-client.js';
 import { ALERT_PAGE_PATH } from '../../../server/firmware/alerts.js';
 import { bootDevice, tempDir, type TestDevice } from '../../helpers/device.js';
@@ -81,13 +82,13 @@ describe('firmware bridge: scan-to-email', () => {
     }
   });
 
-  test('120 recipients → batches of at most 50 on one SMTP connection', async () => {
+  test('120 recipients (sent chunked) → batches of at most 50 on one SMTP connection', async () => {
     const device = await smtpAuthDevice(mail);
     try {
       const to = Array.from({ length: 120 }, (_, i) => `reader${i}@example.com`);
       const connections = mail.smtp.connections;
       const before = mail.smtp.received.length;
-      const answer = await bridgeCall(device.device.firmwareSocket, 'POST', '/scan-to-email', { to, pdfBase64: PDF.toString('base64') });
+      const answer = await bridgeCall(device.device.firmwareSocket, 'POST', '/scan-to-email', { to, pdfBase64: PDF.toString('base64') }, { chunked: true });
       assert.equal(answer.status, 202);
       await waitFor(() => mail.smtp.received.length >= before + 3, 'three batches');
       await device.device.services.sender.idle();
@@ -103,7 +104,7 @@ describe('firmware bridge: scan-to-email', () => {
     }
   });
 
-  test('bad requests: a bad address → 400 and nothing queued; no recipients, bad JSON, bad base64 → 400; 21 MB → 413; unknown path → 404', async () => {
+  test('bad requests: a bad address → 400 and nothing queued; no recipients, bad JSON, bad base64 → 400; 21 MB (with or without Content-Length) → 413; unknown path → 404', async () => {
     const device = await smtpAuthDevice(mail);
     const { sender } = device.device.services;
     const socket = device.device.firmwareSocket;
@@ -128,6 +129,13 @@ describe('firmware bridge: scan-to-email', () => {
       const large = await bridgeCall(socket, 'POST', '/scan-to-email', { to: ['ok@example.com'], pdfBase64: big.toString('base64') });
       assert.equal(large.status, 413);
       assert.equal(large.body.error, 'too_large');
+
+      // Under the body limit, but the PDF itself is over 20 MB.
+      const over = await bridgeCall(socket, 'POST', '/scan-to-email', { to: ['ok@example.com'], pdfBase64: crypto.randomBytes(20 * 1024 * 1024 + 65536).toString('base64') });
+      assert.equal(over.status, 413);
+      assert.match(String(over.body.message), /larger than 20 MB/);
+      const chunkedLarge = await bridgeCall(socket, 'POST', '/scan-to-email', { to: ['ok@example.com'], pdfBase64: big.toString('base64') }, { chunked: true });
+      assert.equal(chunkedLarge.status, 413, 'also without a Content-Length');
 
       const notFound = await bridgeCall(socket, 'GET', '/nothing-here');
       assert.equal(notFound.status, 404);
@@ -297,6 +305,39 @@ describe('firmware bridge: POP check and the socket', () => {
       assert.deepEqual(status.body.pop, { lastCheckAt: null, inbox: 0 });
     } finally {
       await device.close();
+    }
+  });
+
+  test('POST /pop/check against Dovecot (USER/PASS): fetches the new mail, then nothing; a wrong password → ok false with the problem', { skip: dovecotAvailable() ? false : `${DOVECOT_BIN} is not installed` }, async () => {
+    const user = 'legacy@lab.example';
+    const password = 'legacy-password-0042';
+    const pop = await startDovecotLab({ introspection: { url: 'http://unused:unused-secret@127.0.0.1:9/token/introspection' }, passwords: { [user]: password } });
+    const device = await bootDevice();
+    try {
+      const panel = await device.panel();
+      const save = (secret: string) =>
+        panel.saveSettings('pop', { server: '127.0.0.1', port: String(pop.port), checkInterval: '60', ssl: 'none', authMethod: 'plain', userName: user, password: secret });
+      assert.equal((await save(password)).status, 200);
+      for (const n of [1, 2]) await pop.deliver(user, `From: a@lab.example\r\nTo: ${user}\r\nSubject: Print ${n}\r\n\r\nbody ${n}\r\n`);
+      const socket = device.device.firmwareSocket;
+      type Check = { ok: boolean; fetched: number; problem: { code: string; message: string } | null };
+      let check = await bridgeCall<Check>(socket, 'POST', '/pop/check');
+      assert.deepEqual(check.body, { ok: true, fetched: 2, problem: null });
+      check = await bridgeCall<Check>(socket, 'POST', '/pop/check');
+      assert.deepEqual(check.body, { ok: true, fetched: 0, problem: null });
+      const status = await bridgeCall<Status>(socket, 'GET', '/status');
+      assert.equal(status.body.pop.inbox, 2);
+      assert.equal(typeof status.body.pop.lastCheckAt, 'number');
+
+      assert.equal((await save('wrong-password-0000')).status, 200);
+      check = await bridgeCall<Check>(socket, 'POST', '/pop/check');
+      assert.equal(check.body.ok, false);
+      assert.equal(check.body.problem?.code, 'login');
+      assert.match(check.body.problem?.message ?? '', /refused the User Name or Password/);
+      assert.equal(device.logs.join('\n').includes(password), false, 'no password in the log');
+    } finally {
+      await device.close();
+      await pop.close();
     }
   });
 

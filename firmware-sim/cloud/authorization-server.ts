@@ -109,7 +109,8 @@ export class AuthorizationRedirectError extends Error {
 }
 
 export type AuthorizationServerFault = null | {
-  kind: 'slow_down' | 'server_error' | 'timeout' | 'malformed_json';
+  /** expired_token: device-code polls are answered `expired_token` (the code ran out), like slow_down */
+  kind: 'slow_down' | 'server_error' | 'timeout' | 'malformed_json' | 'expired_token';
   endpoint: 'token' | 'device' | 'any';
   /** how many matching requests get the fault; unset = until setFault(null) */
   count?: number;
@@ -161,6 +162,8 @@ export interface AuthorizationServer {
   resetPassword(email: string): Promise<number>;
   introspect(token: string): Promise<IntrospectionResult>;
   setFault(fault: AuthorizationServerFault): void;
+  /** Told of each user code the device authorization endpoint hands out (e.g. to approve or deny it); returns an unsubscribe. */
+  onDeviceCode(listener: (code: { userCode: string; clientId: string }) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -440,6 +443,7 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
   const grantsByAccount = new Map<string, Set<string>>();
 
   let fault: AuthorizationServerFault = null;
+  const deviceCodeListeners = new Set<(code: { userCode: string; clientId: string }) => void>();
   const held = new Set<ServerResponse>(); // answers held back by a 'timeout' fault
   let provider: OidcProvider | undefined;
   let providerHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -637,6 +641,12 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
     if (ctx.path === paths.deviceAuthorization && ctx.status === 200) {
       // oidc-provider sends no `interval`, so clients would poll every 5 s; the lab tells its own.
       body.interval = deviceInterval;
+      if (typeof body.user_code === 'string') {
+        const code = { userCode: body.user_code, clientId: ctx.oidc?.client?.clientId ?? '' };
+        for (const listener of deviceCodeListeners) {
+          try { listener(code); } catch { /* a listener's failure is not the device's */ }
+        }
+      }
       if (shape === 'microsoft') {
         delete body.verification_uri_complete;
         body.message = `To sign in, use a web browser to open the page ${String(body.verification_uri)} and enter the code ${String(body.user_code)} to authenticate.`;
@@ -867,19 +877,23 @@ ${items}
     const pathname = url.pathname;
     let body: string | undefined; // set once the body has been read here
     const f = faultFor(pathname);
-    if (f && f.kind === 'slow_down' && pathname === paths.token) {
-      // slow_down only makes sense for device-code polling: other token requests (refresh, client
-      // credentials) pass through, their body handed over again (withBody).
+    if (f && (f.kind === 'slow_down' || f.kind === 'expired_token') && pathname === paths.token) {
+      // slow_down and expired_token only make sense for device-code polling: other token requests
+      // (refresh, client credentials) pass through, their body handed over again (withBody).
       body = await readBody(req);
       if (new URLSearchParams(body).get('grant_type') === DEVICE_CODE_GRANT) {
         consumeFault();
-        return sendJson(res, 400, { error: 'slow_down', error_description: 'simulated fault: poll slower' });
+        return f.kind === 'slow_down'
+          ? sendJson(res, 400, { error: 'slow_down', error_description: 'simulated fault: poll slower' })
+          : sendJson(res, 400, { error: 'expired_token', error_description: 'simulated fault: the device code has expired' });
       }
     } else if (f) {
       consumeFault();
       switch (f.kind) {
         case 'slow_down':
           return sendJson(res, 400, { error: 'slow_down', error_description: 'simulated fault: poll slower' });
+        case 'expired_token':
+          return sendJson(res, 400, { error: 'expired_token', error_description: 'simulated fault: the device code has expired' });
         case 'server_error':
           return sendJson(res, 500, { error: 'server_error', error_description: 'simulated fault' });
         case 'malformed_json':
@@ -1084,6 +1098,10 @@ ${items}
     },
     setFault(next) {
       fault = next ? { ...next } : null;
+    },
+    onDeviceCode(listener) {
+      deviceCodeListeners.add(listener);
+      return () => { deviceCodeListeners.delete(listener); };
     },
     async close() {
       if (closed) return;

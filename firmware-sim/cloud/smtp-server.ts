@@ -61,6 +61,11 @@ export interface SmtpLab {
    * or end of DATA). `{kind: 'slow', ms}`: delay each of the next steps by `ms` (default 1000).
    */
   setFault(fault: SmtpLabFault): void;
+  /**
+   * Cut the open sessions signed in as `user` (every open connection when not given), as a provider
+   * revoking a user's sessions would (e.g. after a password reset). Returns how many were cut.
+   */
+  dropSessions(user?: string): number;
   close(): Promise<void>;
 }
 
@@ -87,6 +92,7 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
   const received: ReceivedMail[] = [];
   const authAttempts: AuthAttempt[] = [];
   const sockets = new Map<number, Socket>(); // by client port: hooks only get the session
+  const signedIn = new Map<number, string>(); // client port → the user it signed in as
   let connections = 0;
   let fault: SmtpLabFault = null;
 
@@ -150,6 +156,7 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
       if (!info.email || info.email.toLowerCase() !== user.toLowerCase()) return reject('user does not match the token');
       if (!(info.scope ?? '').split(' ').includes(requiredScope)) return reject(`token lacks scope ${requiredScope}`);
       record(true);
+      signedIn.set(session.remotePort, user);
       return { user };
     }
 
@@ -224,7 +231,7 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
     const port = socket.remotePort;
     if (port !== undefined) {
       sockets.set(port, socket);
-      socket.once('close', () => sockets.delete(port));
+      socket.once('close', () => { sockets.delete(port); signedIn.delete(port); });
     }
   });
   // A client vanishing mid-session (or a 'drop' fault) must not crash the lab.
@@ -245,6 +252,15 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
     setFault(next) {
       if (next && 'reply' in next) parseReply(next.reply); // fail early on a malformed reply
       fault = next ? { ...next } : null;
+    },
+    dropSessions(user) {
+      let cut = 0;
+      for (const [port, socket] of sockets) {
+        if (user !== undefined && signedIn.get(port)?.toLowerCase() !== user.toLowerCase()) continue;
+        socket.destroy();
+        cut++;
+      }
+      return cut;
     },
     async close() {
       if (closed) return;

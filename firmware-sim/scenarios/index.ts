@@ -1,0 +1,35 @@
+// The scenario catalog: one file per scenario under ./catalog, listed here in the order they run.
+import type { Scenario } from './framework.js';
+import { firstSetup } from './catalog/first-setup.js';
+import { passwordReset } from './catalog/password-reset.js';
+import { tokenExpiry } from './catalog/token-expiry.js';
+import { consentDenied } from './catalog/consent-denied.js';
+import { deviceCodeTimeout } from './catalog/device-code-timeout.js';
+import { smtpAuthDisabled } from './catalog/smtp-auth-disabled.js';
+import { badXoauth2 } from './catalog/bad-xoauth2.js';
+import { providerOutage } from './catalog/provider-outage.js';
+import { largeRecipientList } from './catalog/large-recipient-list.js';
+import { manyPrinters } from './catalog/many-printers.js';
+import { popFaults } from './catalog/pop-faults.js';
+import { alertEvents } from './catalog/alert-events.js';
+
+export const SCENARIOS: Scenario[] = [
+  firstSetup,
+  passwordReset,
+  tokenExpiry,
+  consentDenied,
+  deviceCodeTimeout,
+  smtpAuthDisabled,
+  badXoauth2,
+  providerOutage,
+  largeRecipientList,
+  manyPrinters,
+  popFaults,
+  alertEvents,
+];
+
+export function findScenario(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
+
+export { runScenario, type Scenario, type ScenarioResult } from './framework.js';

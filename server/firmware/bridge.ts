@@ -464,7 +464,8 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
           track(alertJobId);
         } catch (err) {
           if (!(err instanceof MailJobError)) throw err;
-          log.warn({ firmware: 'event', eventId, kind, problem: err.message }, 'e-mail alert not queued');
+          // Not the sender's message: it may quote an address, and addresses stay out of the log.
+          log.warn({ firmware: 'event', eventId, kind }, 'e-mail alert not queued: the sender refused the job');
         }
       }
     }

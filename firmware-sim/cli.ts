@@ -236,12 +236,19 @@ async function start(values: Values): Promise<number> {
       } else if (shape === 'google') {
         await cloud.auth.addRedirectUri(`${device.url}/oauth/callback`);
       }
+      // Every line goes to printer.log; the console gets what changes (not one line per quiet check).
+      let lastCheck = '';
       const printer = new SimulatedPrinter({
         socketPath: device.socketPath,
         name: `printer ${n}`,
         log: (line) => {
           printerLog.write(`${new Date().toISOString()} ${line}\n`);
-          if (!/→ ok, 0 fetched$/.test(line)) process.stdout.write(`${line}\n`);
+          if (/: POP check → /.test(line)) {
+            const quiet = /→ ok, 0 fetched$/.test(line);
+            if ((quiet && (lastCheck === '' || lastCheck === line)) || line === lastCheck) { lastCheck = line; return; }
+            lastCheck = line;
+          }
+          process.stdout.write(`${line}\n`);
         },
       });
       printers.push(printer);

@@ -12,6 +12,8 @@ import { largeRecipientList } from './catalog/large-recipient-list.js';
 import { manyPrinters } from './catalog/many-printers.js';
 import { popFaults } from './catalog/pop-faults.js';
 import { alertEvents } from './catalog/alert-events.js';
+import { microsoft365 } from './catalog/microsoft-365.js';
+import { smtpTransient } from './catalog/smtp-transient.js';
 
 export const SCENARIOS: Scenario[] = [
   firstSetup,
@@ -26,6 +28,8 @@ export const SCENARIOS: Scenario[] = [
   manyPrinters,
   popFaults,
   alertEvents,
+  microsoft365,
+  smtpTransient,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -192,7 +192,8 @@ export const en = {
   'token.requested': 'The provider has been asked. Complete the sign-in with the code below.',
   'token.requestFailed': 'The provider did not give a code: {reason}',
   'token.missingScope': 'This token was obtained before the {page} setting used this account, so it does not allow {page}. Press Delete, then Get Token: the new token serves both settings.',
-  'token.warning': 'The provider could not be reached at {time} ({reason}). The token is still good; the device keeps trying.',
+  'token.warning': 'The provider could not be reached at {time} UTC. The token is still valid; the device keeps trying to renew it.',
+  'token.warningExpired': 'The provider could not be reached at {time} UTC to renew the token, which has now expired: mail waits in the outbox and nothing is lost. The device keeps trying.',
   'token.revokeFailed': 'The provider could not be told to revoke the token ({reason}); it was removed from the device anyway.',
 
   'reason.access_denied': 'The request was declined at the provider.',

@@ -73,7 +73,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
     reason,
     remedy,
     warning: status.warning
-      ? t('token.warning', { time: new Date(status.warning.at).toISOString().slice(11, 19), reason: reasonText(status.warning).reason ?? '' })
+      ? t(status.accessExpiresAt !== null && status.accessExpiresAt <= now ? 'token.warningExpired' : 'token.warning', { time: new Date(status.warning.at).toISOString().slice(11, 19) })
       : status.state === 'obtained' && lacksScope(status.scope, scopesOf(provider)[purpose])
         ? t('token.missingScope', { page: t(mailForms[purpose].title) })
         : null,

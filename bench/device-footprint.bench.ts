@@ -6,25 +6,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startAuthorizationServer, type AuthorizationServer } from '../firmware-sim/cloud/authorization-server.js';
 import { startSmtpLab, type SmtpLab } from '../firmware-sim/cloud/smtp-server.js';
 import { DEVICE_MAIN, deviceEnv, deviceNodeFlags } from '../firmware-sim/device-process.js';
+import { freePort } from '../firmware-sim/free-port.js';
 import { PanelClient } from '../firmware-sim/panel-client.js';
 
 const RUNS = 3;
 const IDLE_MS = 3000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function rssMb(child: ChildProcess): number {
   const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');

@@ -4,12 +4,14 @@
 // whatever the reason (test failure, Ctrl+C, process.exit).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { DEVICE_MAIN, deviceEnv, deviceNodeFlags } from './device-process.js';
 import { bridgeSocketPath } from './bridge-client.js';
 import { PanelClient } from './panel-client.js';
 import type { Cloud } from './cloud/index.js';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 export interface SimDeviceOptions {
   dataDir: string;
@@ -51,16 +53,6 @@ function killOnExit(child: ChildProcess): void {
   });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export function labAuthorityEnv(cloud: Cloud | undefined): Record<string, string> {
   if (!cloud) return {};

@@ -1,10 +1,13 @@
-import type { FormSpec } from './form.js';
+import type { Choice, FormSpec } from './form.js';
 
 /** The two settings pages that can authenticate with OAuth 2.0, and what each uses a token for. */
 export type MailPurpose = 'smtp' | 'pop';
 export const MAIL_PURPOSES: readonly MailPurpose[] = ['smtp', 'pop'];
 
 export const PROVIDER_CHOICES = 'providers';
+
+/** The printer guide's "Enable SSL/TLS" choices, the same on both pages. */
+const SSL_CHOICES: readonly Choice[] = [{ value: 'none', label: 'ssl.none' }, { value: 'starttls', label: 'ssl.starttls' }, { value: 'tls', label: 'ssl.tls' }];
 
 export const smtpForm: FormSpec = {
   id: 'smtp',
@@ -18,7 +21,7 @@ export const smtpForm: FormSpec = {
     { name: 'senderAddress', label: 'smtp.senderAddress', type: 'email', required: true },
     {
       name: 'ssl', label: 'smtp.ssl', type: 'select', required: true, default: 'starttls',
-      choices: [{ value: 'none', label: 'ssl.none' }, { value: 'starttls', label: 'ssl.starttls' }, { value: 'tls', label: 'ssl.tls' }],
+      choices: SSL_CHOICES,
     },
     {
       name: 'authMethod', label: 'smtp.authMethod', type: 'select', required: true, default: 'none',
@@ -41,7 +44,7 @@ export const popForm: FormSpec = {
     { name: 'checkInterval', label: 'pop.checkInterval', type: 'integer', unit: 'common.minutes', required: true, min: 1, max: 1440, default: 5 },
     {
       name: 'ssl', label: 'pop.ssl', type: 'select', required: true, default: 'tls',
-      choices: [{ value: 'none', label: 'ssl.none' }, { value: 'starttls', label: 'ssl.starttls' }, { value: 'tls', label: 'ssl.tls' }],
+      choices: SSL_CHOICES,
     },
     {
       name: 'authMethod', label: 'pop.authMethod', type: 'select', required: true, default: 'plain',

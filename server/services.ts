@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { DeviceConfig } from './config.js';
 import { openDatabase, type Db } from './db/database.js';
 import { EventLog } from './events/event-log.js';
@@ -41,7 +42,8 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   const clients = new ProviderClients((id) => providers.clientSecret(id), config.authorities);
   const tokens = new TokenStore({ db, box, providers, clients, events, log });
   const accounts = new MailAccounts(settings, providers);
-  const sender = new MailSender({ db, settings, accounts, tokens, log });
+  // Attachments (scans) are files in <data dir>/outbox, streamed in by the bridge and out by nodemailer.
+  const sender = new MailSender({ db, settings, accounts, tokens, log, attachmentDir: path.join(config.dataDir, 'outbox') });
   const popChecker = new PopChecker({ db, settings, accounts, tokens, log });
   popChecker.start();
   return {

@@ -31,6 +31,8 @@ export interface SmtpLabOptions {
   secure?: false;
   /** maximum message size in bytes, announced with SIZE; default 25 MiB */
   size?: number;
+  /** accept mail without AUTH (a device set to authentication None); default false */
+  authOptional?: boolean;
 }
 
 export type SmtpLabFault =
@@ -184,6 +186,7 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
     name: 'smtp.lab.example',
     banner: 'MFP lab SMTP (simulated)',
     authMethods,
+    authOptional: opts.authOptional ?? false,
     allowInsecureAuth: true, // loopback only, no TLS yet
     disabledCommands: ['STARTTLS'],
     hideENHANCEDSTATUSCODES: true,

@@ -149,4 +149,24 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX device_events_active ON device_events(cleared_at);
   `,
+  `
+  -- Outbox attachments live in files under <data dir>/outbox/ (a 20 MB scan is streamed, never held
+  -- whole in memory or in SQLite); the row names its file. content stays only for rows queued before
+  -- this step: the outbox moves them to files at start (SQL cannot write files).
+  CREATE TABLE outbox_attachments_v2 (
+    job_id INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    file TEXT,                       -- name in <data dir>/outbox/
+    size INTEGER,                    -- bytes
+    content BLOB,                    -- legacy rows only, NULL once moved to a file
+    PRIMARY KEY (job_id, idx),
+    CHECK (file IS NOT NULL OR content IS NOT NULL)
+  );
+  INSERT INTO outbox_attachments_v2 (job_id, idx, filename, content_type, size, content)
+    SELECT job_id, idx, filename, content_type, length(content), content FROM outbox_attachments;
+  DROP TABLE outbox_attachments;
+  ALTER TABLE outbox_attachments_v2 RENAME TO outbox_attachments;
+  `,
 ];

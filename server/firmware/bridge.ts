@@ -12,14 +12,16 @@
  *
  * Everything mails through the MailSender (outbox, batching, holds). Requests are logged at debug
  * without bodies: PDFs and addresses stay out of the log. A 20 MB scan arrives as ~27 MB of JSON:
- * its base64 is decoded as it arrives (ScanBodyDecoder), so the device holds the PDF but neither the
- * body nor a 27 MB string; scans are taken one at a time.
+ * its base64 is decoded as it arrives (ScanBodyDecoder) straight into the outbox's attachment file,
+ * with back-pressure on the socket, so the device holds neither the body nor the PDF; scans are
+ * taken one at a time.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { hasMessage, translator, type MessageKey, type Params } from '../i18n/index.js';
+import type { AttachmentWriter } from '../mail/attachment-files.js';
 import { MailJobError } from '../mail/sender.js';
 import { MAIL_PURPOSES, smtpForm, type MailPurpose } from '../settings/pages.js';
 import type { Services } from '../services.js';
@@ -151,6 +153,8 @@ const DRAIN_LIMIT = 64 * 1024 * 1024;
 interface BodySink<T> {
   /** May throw a BridgeError: the rest of the body is then discarded and the error answered. */
   write(chunk: Buffer): void;
+  /** Back-pressure: a promise while the sink is behind (reading pauses until it settles). */
+  ready?(): Promise<void> | undefined;
   end(): T;
 }
 
@@ -175,6 +179,11 @@ function consume<T>(request: http.IncomingMessage, limit: number, sink: BodySink
       else {
         try {
           sink.write(chunk);
+          const behind = sink.ready?.();
+          if (behind) {
+            request.pause();
+            void behind.then(() => request.resume());
+          }
         } catch (err) {
           error = err;
         }
@@ -215,20 +224,64 @@ const BACKSLASH = 0x5c;
 const EQ = 0x3d;
 const isSpace = (byte: number) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 
+/** Where the decoded PDF goes: one buffer (tests, small callers) or the outbox's attachment file. */
+export interface PdfTarget<P> {
+  /** Decodes `text` (whole base64 quads, padding only at the end) and keeps the bytes; returns how many. */
+  put(text: string): number;
+  /** Back-pressure: a promise while the target is behind. */
+  ready?(): Promise<void> | undefined;
+  /** After the last put(): what the request yields, `bytes` long. */
+  done(bytes: number): P;
+}
+
+/** The PDF in one buffer, sized from the Content-Length (grown when there is none). */
+export function bufferTarget(expectedBytes: number): PdfTarget<Buffer> {
+  let out = Buffer.allocUnsafe(Math.min(MAX_PDF_BYTES + 3, Math.max(expectedBytes, 0)));
+  let written = 0;
+  return {
+    put(text) {
+      const need = written + Math.ceil((text.length * 3) / 4);
+      if (need > out.length) {
+        // No Content-Length to size it from: grow (up to the cap, checked in Base64Writer.write()).
+        const bigger = Buffer.allocUnsafe(Math.min(MAX_PDF_BYTES + 3, Math.max(need, out.length * 2)));
+        out.copy(bigger, 0, 0, written);
+        out = bigger;
+      }
+      const n = out.write(text, written, 'base64');
+      written += n;
+      return n;
+    },
+    done: (bytes) => out.subarray(0, bytes),
+  };
+}
+
+/** The PDF streamed into an outbox attachment file, one socket chunk's worth at a time. */
+export function fileTarget(writer: AttachmentWriter): PdfTarget<AttachmentWriter> {
+  return {
+    put(text) {
+      const bytes = Buffer.from(text, 'base64');
+      writer.write(bytes);
+      return bytes.length;
+    },
+    ready: () => writer.ready(),
+    done: () => writer,
+  };
+}
+
 /**
- * Base64 decoded piece by piece into one buffer. Node's decoder skips characters outside the alphabet
+ * Base64 decoded piece by piece into a target. Node's decoder skips characters outside the alphabet
  * instead of failing; such a character makes fewer bytes come out than the characters account for,
  * which end() detects — so the check costs nothing per byte in JavaScript.
  */
-class Base64Writer {
-  #out: Buffer;
+class Base64Writer<P> {
+  readonly #target: PdfTarget<P>;
   #written = 0;
   #chars = 0;
   #carry = '';
   #tail = '';
 
-  constructor(expectedBytes: number) {
-    this.#out = Buffer.allocUnsafe(Math.min(MAX_PDF_BYTES + 3, Math.max(expectedBytes, 0)));
+  constructor(target: PdfTarget<P>) {
+    this.#target = target;
   }
 
   write(piece: Buffer): void {
@@ -242,36 +295,33 @@ class Base64Writer {
     this.#carry = text.slice(whole);
   }
 
-  #put(text: string): void {
-    if (!text) return;
-    const need = this.#written + Math.ceil((text.length * 3) / 4);
-    if (need > this.#out.length) {
-      // No Content-Length to size it from: grow (up to the cap, checked in write()).
-      const bigger = Buffer.allocUnsafe(Math.min(MAX_PDF_BYTES + 3, Math.max(need, this.#out.length * 2)));
-      this.#out.copy(bigger, 0, 0, this.#written);
-      this.#out = bigger;
-    }
-    this.#written += this.#out.write(text, this.#written, 'base64');
+  ready(): Promise<void> | undefined {
+    return this.#target.ready?.();
   }
 
-  end(): Buffer {
+  #put(text: string): void {
+    if (text) this.#written += this.#target.put(text);
+  }
+
+  end(): P {
     this.#put(this.#carry);
     const padding = this.#tail === '==' ? 2 : this.#tail.endsWith('=') ? 1 : 0;
     const data = this.#chars - padding;
     if (data % 4 === 1 || this.#written !== Math.floor((data * 3) / 4)) throw fail('bad_request', 'firmware.error.base64');
     if (this.#written > MAX_PDF_BYTES) throw fail('too_large', 'firmware.error.pdfTooLarge', { max: MAX_PDF_BYTES / (1024 * 1024) });
-    return this.#out.subarray(0, this.#written);
+    return this.#target.done(this.#written);
   }
 }
 
 /**
  * Reads a scan request as it arrives: the top-level "pdfBase64" string is decoded straight into the
- * PDF buffer, everything else is kept (as JSON, with pdfBase64 emptied) and parsed at the end. So a
- * 20 MB scan costs the device the 20 MB PDF, not also ~27 MB of body and a 27 MB string. A small
+ * PDF's target (a buffer by default; the bridge gives the outbox's attachment file), everything else
+ * is kept (as JSON, with pdfBase64 emptied) and parsed at the end. So a 20 MB scan costs the device
+ * neither ~27 MB of body nor a 27 MB string, and with a file target not the PDF either. A small
  * tokenizer follows strings and nesting just enough to find that key; inside the value it jumps to the
  * closing quote with indexOf. A value with JSON escapes (base64 needs none) is refused.
  */
-export class ScanBodyDecoder implements BodySink<{ fields: Record<string, unknown>; pdf: Buffer }> {
+export class ScanBodyDecoder<P = Buffer> implements BodySink<{ fields: Record<string, unknown>; pdf: P }> {
   static readonly MAX_FIELDS_BYTES = 512 * 1024;
   readonly #rest: Buffer[] = [];
   #restLength = 0;
@@ -284,13 +334,20 @@ export class ScanBodyDecoder implements BodySink<{ fields: Record<string, unknow
   #key = '';
   /** A key has been read and its ':' is awaited / its value is awaited. */
   #afterKey: 'colon' | 'value' | null = null;
-  #pdf: Base64Writer | null = null;
+  #pdf: Base64Writer<P> | null = null;
   #inPdf = false;
   #pdfDone = false;
-  readonly #expectedBytes: number;
+  /** Made when the PDF starts (a file target creates its file then). */
+  readonly #target: () => PdfTarget<P>;
 
-  constructor(contentLength: number) {
-    this.#expectedBytes = Number.isFinite(contentLength) ? Math.ceil((contentLength * 3) / 4) : 1024 * 1024;
+  /** `target` defaults to one buffer sized from the Content-Length (P = Buffer). */
+  constructor(contentLength: number, target?: () => PdfTarget<P>) {
+    const expectedBytes = Number.isFinite(contentLength) ? Math.ceil((contentLength * 3) / 4) : 1024 * 1024;
+    this.#target = target ?? ((() => bufferTarget(expectedBytes)) as unknown as () => PdfTarget<P>);
+  }
+
+  ready(): Promise<void> | undefined {
+    return this.#pdf?.ready();
   }
 
   write(chunk: Buffer): void {
@@ -326,7 +383,7 @@ export class ScanBodyDecoder implements BodySink<{ fields: Record<string, unknow
         if (this.#depth === 1 && this.#afterKey === 'value' && this.#key === 'pdfBase64') {
           if (this.#pdfDone || this.#pdf) throw fail('bad_request', 'firmware.error.duplicatePdf');
           this.#keep(chunk.subarray(keepFrom, i + 1));
-          this.#pdf = new Base64Writer(this.#expectedBytes);
+          this.#pdf = new Base64Writer(this.#target());
           this.#inPdf = true;
           this.#afterKey = null;
           keepFrom = ++i;
@@ -356,13 +413,14 @@ export class ScanBodyDecoder implements BodySink<{ fields: Record<string, unknow
     this.#rest.push(Buffer.from(bytes)); // a copy: the socket's chunk can go
   }
 
-  end(): { fields: Record<string, unknown>; pdf: Buffer } {
+  end(): { fields: Record<string, unknown>; pdf: P } {
     if (this.#inPdf) throw fail('bad_request', 'firmware.error.json');
     const fields = parseJson(Buffer.concat(this.#rest, this.#restLength));
     if (this.#pdf) return { fields, pdf: this.#pdf.end() };
-    // The key was spelled with escapes, or the value was not a string: the plain way.
+    // The key was spelled with escapes, or the value was not a string: the plain way (the fields
+    // are at most MAX_FIELDS_BYTES, so this PDF is small).
     if (typeof fields.pdfBase64 !== 'string' || fields.pdfBase64 === '') throw fail('bad_request', 'firmware.error.pdfMissing');
-    const writer = new Base64Writer(Math.ceil((fields.pdfBase64.length * 3) / 4));
+    const writer = new Base64Writer(this.#target());
     writer.write(Buffer.from(fields.pdfBase64, 'latin1'));
     return { fields, pdf: writer.end() };
   }
@@ -414,34 +472,47 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
 
   async function scanToEmail(request: http.IncomingMessage): Promise<[number, object]> {
     // One scan at a time: a second 20 MB body waits (the socket applies back-pressure) instead of
-    // doubling the device's memory.
+    // competing for the device's memory and flash.
     const turn = scans.then(async () => {
       const declared = request.headers['content-length'] === undefined ? NaN : Number(request.headers['content-length']);
-      const { fields, pdf } = await consume(request, MAX_SCAN_BODY, new ScanBodyDecoder(declared));
-      const to = fields.to;
-      if (!Array.isArray(to) || to.length === 0 || to.length > MAX_SCAN_RECIPIENTS || !to.every((address) => typeof address === 'string')) {
-        throw fail('bad_request', 'firmware.error.recipients', { max: MAX_SCAN_RECIPIENTS });
-      }
-      if (pdf.length === 0) throw fail('bad_request', 'firmware.error.pdfMissing');
-      const pages = fields.pages;
-      if (pages !== undefined && pages !== null && !(Number.isInteger(pages) && (pages as number) >= 1 && (pages as number) <= 9999)) {
-        throw fail('bad_request', 'firmware.error.pages');
-      }
-      const model = shortModel(services.config.modelName);
-      const subject = optionalText(fields.subject, MAX_SUBJECT, 'firmware.error.subject') ?? t('firmware.scan.subject', { model });
-      const fileName = (optionalText(fields.fileName, MAX_FILE_NAME, 'firmware.error.fileName') ?? 'scan.pdf').replace(/[/\\]/g, '_');
-      const text = typeof pages === 'number' ? t('firmware.scan.body', { model, pages }) : t('firmware.scan.bodyNoPages', { model });
-      let id: number;
+      // The PDF goes to a file in the outbox as it is decoded. Until its job is queued, any failure
+      // (bad request, client gone, disk full) removes the file again; from then on the outbox owns it.
+      let pdf: AttachmentWriter | undefined;
+      let queued = false;
       try {
-        ({ id } = services.sender.enqueue({ kind: 'scan', to: to as string[], subject, text, attachments: [{ filename: fileName, contentType: 'application/pdf', content: pdf }] }));
-      } catch (err) {
-        if (err instanceof MailJobError) throw new BridgeError('bad_request', err.message);
-        throw err;
+        const body = await consume(request, MAX_SCAN_BODY, new ScanBodyDecoder(declared, () => fileTarget((pdf = services.sender.outbox.files.create()))));
+        const { fields } = body;
+        pdf = body.pdf;
+        const to = fields.to;
+        if (!Array.isArray(to) || to.length === 0 || to.length > MAX_SCAN_RECIPIENTS || !to.every((address) => typeof address === 'string')) {
+          throw fail('bad_request', 'firmware.error.recipients', { max: MAX_SCAN_RECIPIENTS });
+        }
+        if (pdf.size === 0) throw fail('bad_request', 'firmware.error.pdfMissing');
+        const pages = fields.pages;
+        if (pages !== undefined && pages !== null && !(Number.isInteger(pages) && (pages as number) >= 1 && (pages as number) <= 9999)) {
+          throw fail('bad_request', 'firmware.error.pages');
+        }
+        const model = shortModel(services.config.modelName);
+        const subject = optionalText(fields.subject, MAX_SUBJECT, 'firmware.error.subject') ?? t('firmware.scan.subject', { model });
+        const fileName = (optionalText(fields.fileName, MAX_FILE_NAME, 'firmware.error.fileName') ?? 'scan.pdf').replace(/[/\\]/g, '_');
+        const text = typeof pages === 'number' ? t('firmware.scan.body', { model, pages }) : t('firmware.scan.bodyNoPages', { model });
+        // Durable (flushed, fsynced, renamed into place) before the job that names it is queued.
+        const file = await pdf.finish();
+        let id: number;
+        try {
+          ({ id } = services.sender.enqueue({ kind: 'scan', to: to as string[], subject, text, attachments: [{ filename: fileName, contentType: 'application/pdf', file }] }));
+        } catch (err) {
+          if (err instanceof MailJobError) throw new BridgeError('bad_request', err.message);
+          throw err;
+        }
+        queued = true;
+        track(id);
+        const held = smtpWouldHold();
+        log.info({ firmware: 'scan', jobId: id, recipients: to.length, bytes: file.size, held }, 'scan-to-email queued');
+        return [202, { jobId: id, held }] as [number, object];
+      } finally {
+        if (!queued) pdf?.discard();
       }
-      track(id);
-      const held = smtpWouldHold();
-      log.info({ firmware: 'scan', jobId: id, recipients: to.length, bytes: pdf.length, held }, 'scan-to-email queued');
-      return [202, { jobId: id, held }] as [number, object];
     });
     scans = turn.catch(() => undefined);
     return turn;

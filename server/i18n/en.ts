@@ -389,6 +389,8 @@ export const en = {
   'reason.smtp_not_configured.remedy': 'Fill in and save the SMTP page.',
   'reason.smtp_gave_up': 'The device stopped retrying after a long time without success.',
   'reason.smtp_gave_up.remedy': 'Fix the cause shown, then press Retry.',
+  'reason.attachment_missing': 'The file attached to this mail is missing from the device\'s storage.',
+  'reason.attachment_missing.remedy': 'Delete the mail and scan the document again.',
   'reason.token_unavailable': 'There is no usable OAuth 2.0 token for the SMTP account.',
   'reason.token_unavailable.remedy': 'Open the SMTP page and obtain a token (Get Token).',
   // ---- POP status checker: Check Now, Connection Test, e-mail print inbox ----

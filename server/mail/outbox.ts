@@ -2,9 +2,16 @@
  * The persistent mail outbox (SQLite). A job is written here before the sender opens any connection
  * and leaves only when the server has accepted it for every recipient (or when the admin deletes it).
  * Pure persistence: what to do with a job is the sender's business (./sender.ts).
+ *
+ * Attachments are files in `<data dir>/outbox/` (./attachment-files.ts), named by their row: a scan
+ * is never held whole in memory or in SQLite. A file is durable before its row commits and removed
+ * after its row is deleted; a crash in between leaves a file no row names, swept by recover().
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Db } from '../db/database.js';
 import type { Reason } from '../oauth/token-state.js';
+import { AttachmentFiles, type StoredFile } from './attachment-files.js';
 
 export const JOB_KINDS = ['scan', 'alert', 'test', 'other'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
@@ -26,10 +33,31 @@ export interface OutboxMessage {
   date: number;
 }
 
+/** An attachment with its bytes (what attachments() reads back; small ones are queued this way too). */
 export interface OutboxAttachment {
   filename: string;
   contentType: string;
   content: Buffer;
+}
+
+/** An attachment as queued: its bytes (written to a file by add()), or a file already written with `files.create()`. */
+export type OutboxAttachmentInput = OutboxAttachment | { filename: string; contentType: string; file: StoredFile };
+
+/** An attachment as stored: the sender hands the path to nodemailer, which streams it. */
+export interface OutboxAttachmentFile {
+  filename: string;
+  contentType: string;
+  path: string;
+  size: number;
+}
+
+interface AttachmentRow {
+  job_id: number;
+  idx: number;
+  filename: string;
+  content_type: string;
+  file: string | null;
+  size: number | null;
 }
 
 export interface RejectedRecipient {
@@ -93,22 +121,50 @@ function toJob(row: JobRow): OutboxJob {
 const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 export class Outbox {
-  constructor(private readonly db: Db) {}
+  readonly files: AttachmentFiles;
 
-  /** Writes a job and its attachments in one transaction; returns its id. */
-  add(kind: JobKind, message: OutboxMessage, recipients: string[], attachments: OutboxAttachment[], now = Date.now()): number {
-    return this.db.transaction(() => {
-      const { lastInsertRowid } = this.db
-        .prepare(
-          `INSERT INTO outbox (kind, status, created_at, updated_at, attempts, next_attempt_at, message_json, recipients_json)
-           VALUES (?, 'queued', ?, ?, 0, ?, ?, ?)`,
-        )
-        .run(kind, now, now, now, JSON.stringify(message), JSON.stringify(recipients));
-      const id = Number(lastInsertRowid);
-      const insert = this.db.prepare('INSERT INTO outbox_attachments (job_id, idx, filename, content_type, content) VALUES (?, ?, ?, ?, ?)');
-      attachments.forEach((attachment, idx) => insert.run(id, idx, attachment.filename, attachment.contentType, attachment.content));
-      return id;
-    }).immediate();
+  /** `attachmentDir` defaults to `outbox/` next to the database file, i.e. in the data directory. */
+  constructor(
+    private readonly db: Db,
+    attachmentDir = path.join(path.dirname(db.name), 'outbox'),
+  ) {
+    this.files = new AttachmentFiles(attachmentDir);
+  }
+
+  /**
+   * Writes a job and its attachments' rows in one transaction; returns its id. Content given as bytes
+   * is written to a file first. Files given as `file` become the job's once this returns (until then
+   * they stay the caller's, to discard if this throws).
+   */
+  add(kind: JobKind, message: OutboxMessage, recipients: string[], attachments: OutboxAttachmentInput[], now = Date.now()): number {
+    const written: StoredFile[] = [];
+    let stored: StoredFile[];
+    let id: number;
+    try {
+      stored = attachments.map((attachment) => {
+        if ('file' in attachment) return attachment.file;
+        const file = this.files.writeSync(attachment.content);
+        written.push(file);
+        return file;
+      });
+      id = this.db.transaction(() => {
+        const { lastInsertRowid } = this.db
+          .prepare(
+            `INSERT INTO outbox (kind, status, created_at, updated_at, attempts, next_attempt_at, message_json, recipients_json)
+             VALUES (?, 'queued', ?, ?, 0, ?, ?, ?)`,
+          )
+          .run(kind, now, now, now, JSON.stringify(message), JSON.stringify(recipients));
+        const jobId = Number(lastInsertRowid);
+        const insert = this.db.prepare('INSERT INTO outbox_attachments (job_id, idx, filename, content_type, file, size) VALUES (?, ?, ?, ?, ?, ?)');
+        attachments.forEach((attachment, idx) => insert.run(jobId, idx, attachment.filename, attachment.contentType, stored[idx]!.name, stored[idx]!.size));
+        return jobId;
+      }).immediate();
+    } catch (err) {
+      for (const file of written) this.files.remove(file.name);
+      throw err;
+    }
+    for (const file of stored) this.files.claimed(file.name);
+    return id;
   }
 
   get(id: number): OutboxJob | undefined {
@@ -116,13 +172,46 @@ export class Outbox {
     return row ? toJob(row) : undefined;
   }
 
+  /** The job's attachments as files, in order: what the sender gives nodemailer. */
+  attachmentFiles(id: number): OutboxAttachmentFile[] {
+    return this.#attachmentRows(id).map((row) => {
+      const { name, size } = row.file !== null ? { name: row.file, size: row.size ?? 0 } : this.#moveToFile(row);
+      return { filename: row.filename, contentType: row.content_type, path: this.files.pathOf(name), size };
+    });
+  }
+
+  /** The job's attachments read into memory: for tests and tools, never for a scan on the device. */
   attachments(id: number): OutboxAttachment[] {
-    const rows = this.db.prepare('SELECT filename, content_type, content FROM outbox_attachments WHERE job_id = ? ORDER BY idx').all(id) as {
-      filename: string;
-      content_type: string;
-      content: Buffer;
-    }[];
-    return rows.map((row) => ({ filename: row.filename, contentType: row.content_type, content: row.content }));
+    return this.attachmentFiles(id).map(({ filename, contentType, path: file }) => ({ filename, contentType, content: fs.readFileSync(file) }));
+  }
+
+  #attachmentRows(id: number): AttachmentRow[] {
+    return this.db.prepare('SELECT job_id, idx, filename, content_type, file, size FROM outbox_attachments WHERE job_id = ? ORDER BY idx').all(id) as AttachmentRow[];
+  }
+
+  /** A row queued before attachments moved to files still has its bytes in SQLite: move them out. */
+  #moveToFile(row: AttachmentRow): StoredFile {
+    const { content } = this.db.prepare('SELECT content FROM outbox_attachments WHERE job_id = ? AND idx = ?').get(row.job_id, row.idx) as { content: Buffer };
+    const file = this.files.writeSync(content);
+    try {
+      this.db.prepare('UPDATE outbox_attachments SET file = ?, size = ?, content = NULL WHERE job_id = ? AND idx = ?').run(file.name, file.size, row.job_id, row.idx);
+    } catch (err) {
+      this.files.remove(file.name);
+      throw err;
+    }
+    this.files.claimed(file.name);
+    return file;
+  }
+
+  /**
+   * At start: attachments still in SQLite (queued before the upgrade) move to files, and files no
+   * row names (a crash between writing a file and queuing or deleting its job) are removed.
+   */
+  recover(): { moved: number; swept: number } {
+    const inline = this.db.prepare('SELECT job_id, idx, filename, content_type, file, size FROM outbox_attachments WHERE file IS NULL').all() as AttachmentRow[];
+    for (const row of inline) this.#moveToFile(row);
+    const referenced = new Set((this.db.prepare('SELECT file FROM outbox_attachments WHERE file IS NOT NULL').pluck().all() as string[]));
+    return { moved: inline.length, swept: this.files.sweep(referenced) };
   }
 
   /** The queued job that is due first, if any is due at `now`. */
@@ -164,8 +253,12 @@ export class Outbox {
     }).immediate();
   }
 
+  /** Deletes the job (its attachment rows cascade), then its files: a crash in between leaves only orphans. */
   remove(id: number): boolean {
-    return this.db.prepare('DELETE FROM outbox WHERE id = ?').run(id).changes > 0;
+    const files = this.db.prepare('SELECT file FROM outbox_attachments WHERE job_id = ? AND file IS NOT NULL').pluck().all(id) as string[];
+    const removed = this.db.prepare('DELETE FROM outbox WHERE id = ?').run(id).changes > 0;
+    if (removed) for (const file of files) this.files.remove(file);
+    return removed;
   }
 
   scheduleRetry(id: number, at: number, reason: Reason, now = Date.now()): void {

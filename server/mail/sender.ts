@@ -14,8 +14,11 @@
  *   while something is held): the token store needs no listener API for it.
  * - Failures are read by ./smtp-diagnosis.ts: transient ones retry with capped, jittered backoff;
  *   permanent ones (550 bad recipient) mark the job failed with the server's reply.
+ * - Attachments are files in the outbox directory (./attachment-files.ts): nodemailer gets their
+ *   path and streams them for each batch, so a 20 MB scan never sits in memory.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import { format } from 'node:util';
 import type { SendMailOptions, Transporter } from 'nodemailer';
 import type * as NodemailerModule from 'nodemailer';
@@ -28,7 +31,8 @@ import type { Reason } from '../oauth/token-state.js';
 import type { MailAccounts } from '../settings/mail-accounts.js';
 import { smtpForm } from '../settings/pages.js';
 import type { SettingsRepository } from '../settings/settings-repository.js';
-import { Outbox, type JobKind, type OutboxAttachment, type OutboxJob, type OutboxMessage, type RejectedRecipient } from './outbox.js';
+import type { StoredFile } from './attachment-files.js';
+import { Outbox, type JobKind, type OutboxAttachmentFile, type OutboxAttachmentInput, type OutboxJob, type OutboxMessage, type RejectedRecipient } from './outbox.js';
 import { cleanReply, diagnose, maskSecrets, type Diagnosis } from './smtp-diagnosis.js';
 
 /** Seed 002: at most 50 recipients per message; more go out in batches on the same session. */
@@ -45,7 +49,11 @@ export interface MailJobInput {
   text?: string;
   html?: string;
   replyTo?: string;
-  attachments?: { filename: string; contentType?: string; content: Buffer | Uint8Array | string }[];
+  /**
+   * Bytes (written to a file in the outbox before enqueue returns), or a file already written with
+   * `outbox.files.create()` (a scan streamed in), which becomes the job's once enqueue returns.
+   */
+  attachments?: ({ filename: string; contentType?: string; content: Buffer | Uint8Array | string } | { filename: string; contentType?: string; file: StoredFile })[];
 }
 
 export class MailJobError extends Error {}
@@ -70,6 +78,8 @@ export interface MailSenderOptions {
   idleTimeoutMs?: number;
   /** Start draining the outbox right away (default true). */
   autoStart?: boolean;
+  /** Where attachment files live (default: `outbox/` next to the database, i.e. `<data dir>/outbox`). */
+  attachmentDir?: string;
 }
 
 export type RetryPolicy = Pick<MailSenderOptions, 'retryBaseMs' | 'retryMaxMs' | 'giveUpAfterMs' | 'holdPollMs'>;
@@ -180,7 +190,7 @@ export class MailSender {
   #closed = false;
 
   constructor(options: MailSenderOptions) {
-    this.outbox = new Outbox(options.db);
+    this.outbox = new Outbox(options.db, options.attachmentDir);
     this.#settings = options.settings;
     this.#accounts = options.accounts;
     this.#tokens = options.tokens;
@@ -197,6 +207,8 @@ export class MailSender {
 
   /** Starts draining the outbox; jobs queued before a restart are due at once. */
   start(): void {
+    const { moved, swept } = this.outbox.recover();
+    if (moved || swept) this.#log.info({ mail: 'outbox', moved, swept }, 'outbox attachment files recovered');
     const due = this.outbox.makeAllDue();
     if (due) this.#log.info({ mail: 'outbox', due }, 'queued mail from before the restart');
     this.#kick();
@@ -232,11 +244,14 @@ export class MailSender {
     if (bad !== undefined) throw new MailJobError(`not an e-mail address: ${JSON.stringify(bad)}`);
     if (typeof job.subject !== 'string') throw new MailJobError('a mail job needs a subject');
     if (job.replyTo !== undefined && !EMAIL.test(job.replyTo)) throw new MailJobError('replyTo is not an e-mail address');
-    const attachments: OutboxAttachment[] = (job.attachments ?? []).map((attachment) => ({
-      filename: attachment.filename,
-      contentType: attachment.contentType ?? 'application/octet-stream',
-      content: typeof attachment.content === 'string' ? Buffer.from(attachment.content, 'utf8') : Buffer.from(attachment.content),
-    }));
+    const attachments: OutboxAttachmentInput[] = (job.attachments ?? []).map((attachment) => {
+      const contentType = attachment.contentType ?? 'application/octet-stream';
+      if ('file' in attachment) return { filename: attachment.filename, contentType, file: attachment.file };
+      const { content } = attachment;
+      // A view, not a copy: the bytes only pass through on their way to the file.
+      const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.isBuffer(content) ? content : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+      return { filename: attachment.filename, contentType, content: bytes };
+    });
     const now = Date.now();
     const domain = /@(.+)$/.exec(String(this.#settings.values(smtpForm).senderAddress ?? ''))?.[1] ?? 'mfp.invalid';
     const message: OutboxMessage = { subject: job.subject, text: job.text, html: job.html, to, cc, replyTo: job.replyTo, messageId: `<${randomUUID()}@${domain}>`, date: now };
@@ -411,7 +426,14 @@ export class MailSender {
     }
     this.#recycleIfTokenExpiring(config);
     const transporter = await this.#transport(config);
-    const attachments = this.outbox.attachments(job.id);
+    const attachments = this.outbox.attachmentFiles(job.id);
+    const missing = attachments.find((attachment) => !fs.existsSync(attachment.path));
+    if (missing) {
+      // Retrying cannot bring a file back: fail now rather than for days.
+      this.outbox.fail(job.id, { code: 'attachment_missing', detail: missing.filename });
+      this.#log.error({ mail: job.id, file: missing.path }, 'mail not sent: its attachment file is missing');
+      return;
+    }
     const secrets = this.#secrets(config);
     this.#inFlight++;
     try {
@@ -643,7 +665,7 @@ export class MailSender {
     return config.senderName ? { name: config.senderName, address: config.senderAddress } : config.senderAddress;
   }
 
-  #mailOptions(config: SmtpConfig, job: OutboxJob, batch: string[], attachments: OutboxAttachment[]): SendMailOptions {
+  #mailOptions(config: SmtpConfig, job: OutboxJob, batch: string[], attachments: OutboxAttachmentFile[]): SendMailOptions {
     const message = job.message;
     return {
       from: this.#from(config),
@@ -653,7 +675,8 @@ export class MailSender {
       subject: message.subject,
       ...(message.text !== undefined ? { text: message.text } : {}),
       ...(message.html !== undefined ? { html: message.html } : {}),
-      attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+      // A path, not the bytes: nodemailer reads the file as it writes each batch to the socket.
+      attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, path: a.path })),
       messageId: message.messageId,
       date: new Date(message.date),
       envelope: { from: config.senderAddress, to: batch },

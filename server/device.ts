@@ -25,6 +25,10 @@ export interface RunningDevice {
 /** Values that must never reach a log line, whatever an error object carries. */
 const REDACT = ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]', '*.access_token', '*.refresh_token', '*.device_code', '*.password', '*.client_secret'];
 
+function schemasNotUsed(): never {
+  throw new Error('this device validates forms with their specs; route JSON schemas are not supported (they would load ajv)');
+}
+
 function origin(protocol: 'http' | 'https', host: string, port: number): string {
   return `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
@@ -38,6 +42,10 @@ export async function startDevice(config: DeviceConfig, options: { logStream?: {
     // A printer's panel has a handful of users; keep request bodies and connections small.
     bodyLimit: 64 * 1024,
     trustProxy: false,
+    // No route declares a JSON schema (forms are checked by their specs), so Fastify's ajv and
+    // fast-json-stringify compilers (~90 modules, several MB) are never loaded. A schema added later
+    // fails loudly at start instead of silently costing the memory budget.
+    schemaController: { compilersFactory: { buildValidator: schemasNotUsed, buildSerializer: schemasNotUsed } },
   });
   const services = createServices(config, fastify.log, certificates);
   seedHttpPolicy(services.settings, config.initialAllowHttp);

@@ -18,6 +18,7 @@ import { authorizationParams, grantOf } from './provider-profiles.js';
 import { revokeTokens, supportsRevocation } from './flows/revocation.js';
 import type { ReceivedTokens } from './flows/tokens.js';
 import { DiscoveryError, type ProviderClients } from './provider-clients.js';
+import type { Configuration } from 'openid-client';
 import {
   EMPTY_CREDENTIAL,
   needsRenewal,
@@ -200,57 +201,68 @@ export class TokenStore {
     const current = this.status(key);
     if (current.state === 'obtained') throw new TokenActionError('token.alreadyObtained');
     if (current.state === 'awaiting_authorization') throw new TokenActionError('token.alreadyAwaiting');
-    const grant = grantOf(provider);
     const replaced = this.#load(key).secrets;
+    const config = await this.#asking(key, provider, () => this.#clients.configuration(provider));
+    const grant = grantOf(provider);
+    const result =
+      grant === 'device_code'
+        ? await this.#startDeviceCode(key, provider, config, scope)
+        : grant === 'authorization_code'
+          ? await this.#startBrowserSignIn(key, provider, config, scope, context)
+          : await this.#startAppOnly(key, provider, config, scope);
+    // An Invalid token being replaced is dead anyway; tell the provider so, without waiting for it.
+    if (replaced.refreshToken || replaced.accessToken) void this.#revoke(provider, replaced);
+    return result;
+  }
 
-    let begun: () => Promise<StartResult>;
+  /** A request that opens an authorization; if the provider fails it, nothing changes but the event log. */
+  async #asking<T>(key: TokenKey, provider: Provider, request: () => Promise<T>): Promise<T> {
     try {
-      const config = await this.#clients.configuration(provider);
-      if (grant === 'device_code') {
-        const authorization = await startDeviceAuthorization(config, scope);
-        this.#apply(key, { type: 'authorization_started', scope, pending: {
-          kind: 'device_code',
-          userCode: authorization.userCode,
-          verificationUri: authorization.verificationUri,
-          verificationUriComplete: authorization.verificationUriComplete,
-          expiresAt: authorization.expiresAt,
-          intervalSeconds: authorization.intervalSeconds,
-        } }, { pending: { kind: 'device_code', deviceCode: authorization.deviceCode } }, grant);
-        begun = async () => {
-          this.#poll(key, provider, authorization, scope);
-          return { kind: 'awaiting', status: this.status(key) };
-        };
-      } else if (grant === 'authorization_code') {
-        if (!context.redirectUri || !context.sessionId) throw new Error('a browser sign-in needs the redirect URI and the admin session');
-        const browser = await beginAuthorization(config, { scope, redirectUri: context.redirectUri, extraParams: authorizationParams(provider) });
-        this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'browser', expiresAt: Date.now() + BROWSER_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } }, {
-          pending: { kind: 'browser', codeVerifier: browser.codeVerifier, state: browser.state, sessionId: context.sessionId, redirectUri: context.redirectUri, returnTo: context.returnTo ?? '/' },
-        }, grant);
-        begun = async () => ({ kind: 'redirect', url: browser.url });
-      } else {
-        this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'direct', expiresAt: Date.now() + DIRECT_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } }, { pending: { kind: 'direct' } }, grant);
-        begun = async () => {
-          try {
-            const tokens = await requestAppToken(config, scope);
-            this.#saveTokens(key, tokens, grant);
-            this.#record('obtained', provider, key.account, tokens.scope);
-          } catch (err) {
-            const reason = this.#startFailure(err);
-            this.#apply(key, { type: 'authorization_failed', reason }, {});
-            this.#record('failed', provider, key.account, reason);
-          }
-          return { kind: 'done', status: this.status(key) };
-        };
-      }
+      return await request();
     } catch (err) {
       const reason = this.#startFailure(err);
       this.#record('failed', provider, key.account, reason);
       throw new TokenActionError('token.requestFailed', reason);
     }
+  }
+
+  async #startDeviceCode(key: TokenKey, provider: Provider, config: Configuration, scope: string): Promise<StartResult> {
+    const authorization = await this.#asking(key, provider, () => startDeviceAuthorization(config, scope));
+    const { deviceCode, ...shown } = authorization;
+    this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'device_code', ...shown } }, { pending: { kind: 'device_code', deviceCode } }, 'device_code');
     this.#record('requested', provider, key.account, scope);
-    // An Invalid token being replaced is dead anyway; tell the provider so, without waiting for it.
-    if (replaced.refreshToken || replaced.accessToken) void this.#revoke(provider, replaced);
-    return begun();
+    this.#poll(key, provider, authorization, scope);
+    return { kind: 'awaiting', status: this.status(key) };
+  }
+
+  async #startBrowserSignIn(key: TokenKey, provider: Provider, config: Configuration, scope: string, context: StartContext): Promise<StartResult> {
+    const { redirectUri, sessionId } = context;
+    if (!redirectUri || !sessionId) throw new Error('a browser sign-in needs the redirect URI and the admin session');
+    const browser = await this.#asking(key, provider, () => beginAuthorization(config, { scope, redirectUri, extraParams: authorizationParams(provider) }));
+    this.#apply(
+      key,
+      { type: 'authorization_started', scope, pending: { kind: 'browser', expiresAt: Date.now() + BROWSER_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } },
+      { pending: { kind: 'browser', codeVerifier: browser.codeVerifier, state: browser.state, sessionId, redirectUri, returnTo: context.returnTo ?? '/' } },
+      'authorization_code',
+    );
+    this.#record('requested', provider, key.account, scope);
+    return { kind: 'redirect', url: browser.url };
+  }
+
+  /** Client credentials: Awaiting only while the one request is under way, then Obtained or Not obtained. */
+  async #startAppOnly(key: TokenKey, provider: Provider, config: Configuration, scope: string): Promise<StartResult> {
+    this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'direct', expiresAt: Date.now() + DIRECT_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } }, { pending: { kind: 'direct' } }, 'client_credentials');
+    this.#record('requested', provider, key.account, scope);
+    try {
+      const tokens = await requestAppToken(config, scope);
+      this.#saveTokens(key, tokens, 'client_credentials');
+      this.#record('obtained', provider, key.account, tokens.scope);
+    } catch (err) {
+      const reason = this.#startFailure(err);
+      this.#apply(key, { type: 'authorization_failed', reason }, {});
+      this.#record('failed', provider, key.account, reason);
+    }
+    return { kind: 'done', status: this.status(key) };
   }
 
   /**

@@ -80,6 +80,28 @@ describe('Get Token with the device authorization grant', () => {
     }
   });
 
+  test('the device honours slow_down: it waits 5 s longer before it polls again, and still obtains the token', async () => {
+    const device = await bootDevice();
+    try {
+      const panel = await device.panel();
+      await configureOAuth(panel, lab);
+      await panel.getToken('smtp');
+      const { pending } = await panel.tokenStatus('smtp');
+      lab.auth.setFault({ kind: 'slow_down', endpoint: 'token', count: 1 });
+      // The next poll (1 s interval) is told to slow down; approval happens right after it.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await lab.auth.approveDeviceCode(pending!.userCode);
+      const approvedAt = Date.now();
+      assert.equal((await panel.tokenStatus('smtp')).state, 'awaiting_authorization');
+      await panel.waitForState('smtp', ['obtained'], 20_000);
+      // 1 s interval + 5 s for slow_down: without honouring it the token would come within ~1 s.
+      assert.ok(Date.now() - approvedAt >= 3_500, `obtained after ${Date.now() - approvedAt} ms: slow_down was not honoured`);
+    } finally {
+      lab.auth.setFault(null);
+      await device.close();
+    }
+  });
+
   test('declined at the provider → Not obtained with the reason and what to do', async () => {
     const device = await bootDevice();
     try {

@@ -184,6 +184,8 @@ async function start(values: Values): Promise<number> {
     deviceInterval: 2,
     ports: { auth: port('LAB_AUTH_PORT', 9400), smtp: port('LAB_SMTP_PORT', 2525), pop: port('LAB_POP_PORT', 1110), control: port('LAB_CONTROL_PORT', 9401) },
     secrets: { deviceClientSecret: state.deviceClientSecret, introspectorSecret: state.introspectorSecret, appOnlyClientSecret: state.appOnlyClientSecret },
+    // with the fixed secrets and ports above, the device's refresh token still works after a restart
+    authStateFile: path.join(baseDir, 'lab-idp.json'),
     control: true,
     autoApprove: values['auto-approve'] === true,
   });

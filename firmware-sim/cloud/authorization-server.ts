@@ -59,6 +59,7 @@ import ProviderModule, { errors as oidcErrors } from 'oidc-provider';
 // @ts-expect-error -- same package, deep import of its own in-memory adapter (see LabMemoryAdapter).
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import { shapeSpec, GOOGLE, MICROSOFT } from './authorization-shapes.js';
+import { FileStore } from './authorization-store.js';
 import type { AuthorizationServerShape, ShapeResource } from './authorization-shapes.js';
 
 export type { AuthorizationServerShape } from './authorization-shapes.js';
@@ -83,6 +84,13 @@ export interface AuthorizationServerOptions {
   appOnlyMailbox?: string;
   /** microsoft: fixed secret of the app-only client (like deviceClientSecret) */
   appOnlyClientSecret?: string;
+  /**
+   * A JSON file that keeps grants, tokens, device codes and sessions across restarts (written
+   * atomically, mode 0600, shortly after each change and on close; expired entries are dropped at
+   * load). Default: none, everything in memory and lost on close. Tokens stay valid across a restart
+   * when the lab comes back with the same port (the issuer), shape and client secrets.
+   */
+  stateFile?: string;
 }
 
 /** Absolute URLs, as the device must call them. */
@@ -439,8 +447,10 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
 
   const byLogin = new Map(accounts.map((a) => [a.login, a]));
   // Grants made through our consent page, per account: resetPassword() destroys them (the memory
-  // adapter cannot be listed).
+  // adapter cannot be listed; with a stateFile the store is asked too, for grants of earlier runs).
   const grantsByAccount = new Map<string, Set<string>>();
+  // Read before anything listens: a bad path fails the start, not the first token request.
+  const store = opts.stateFile !== undefined ? new FileStore(opts.stateFile) : undefined;
 
   let fault: AuthorizationServerFault = null;
   const deviceCodeListeners = new Set<(code: { userCode: string; clientId: string }) => void>();
@@ -525,8 +535,15 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
     accessTokenTTL: accessTokenTtl,
   });
 
+  // What a restart keeps (stateFile): everything oidc-provider stores through its adapter — grants,
+  // opaque access tokens, refresh tokens (with their `consumed` mark, so rotation and reuse detection
+  // hold), device codes, sessions, interactions. Not kept: the ID-token signing key and the cookie
+  // keys below (new ones each start). Opaque tokens are looked up by id in the adapter and signed
+  // by nothing, so neither key matters for them: only ID tokens issued before a restart no longer
+  // verify against the new JWKS (a client checks an ID token when it receives it), and a browser
+  // sign-in in progress at the restart must start again.
   provider = new Provider(issuer, {
-    adapter: LabMemoryAdapter,
+    adapter: store ? store.adapterClass() : LabMemoryAdapter,
     clients,
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
     jwks: { keys: [signingKey] },
@@ -1077,7 +1094,7 @@ ${items}
     async resetPassword(email) {
       let destroyed = 0;
       for (const account of accounts.filter((a) => a.email.toLowerCase() === email.toLowerCase())) {
-        const ids = grantsByAccount.get(account.login) ?? new Set<string>();
+        const ids = new Set([...(grantsByAccount.get(account.login) ?? []), ...(store?.grantIdsOf(account.login) ?? [])]);
         for (const id of ids) {
           const grant = await provider!.Grant.find(id);
           if (grant) { await grant.destroy(); destroyed++; }
@@ -1112,6 +1129,7 @@ ${items}
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await done;
+      store?.close();
     },
   };
 }

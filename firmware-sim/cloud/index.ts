@@ -26,6 +26,8 @@ export interface CloudOptions {
   ports?: { auth?: number; smtp?: number; pop?: number; control?: number };
   /** fixed secrets so a device set up on an earlier run keeps matching */
   secrets?: { deviceClientSecret?: string; introspectorSecret?: string; appOnlyClientSecret?: string };
+  /** the authorization server's grants and tokens survive a restart in this JSON file (default: memory only) */
+  authStateFile?: string;
   /** start Dovecot (default: when installed) */
   pop?: boolean;
   /** serve the control endpoint (default false) */
@@ -79,6 +81,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<Cloud> {
       ...(options.secrets?.deviceClientSecret ? { deviceClientSecret: options.secrets.deviceClientSecret } : {}),
       ...(options.secrets?.introspectorSecret ? { introspectorSecret: options.secrets.introspectorSecret } : {}),
       ...(options.secrets?.appOnlyClientSecret ? { appOnlyClientSecret: options.secrets.appOnlyClientSecret } : {}),
+      ...(options.authStateFile !== undefined ? { stateFile: options.authStateFile } : {}),
     });
     started.push(auth);
     const account = auth.accounts[0]!;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from '../../firmware-sim/cloud/authorization-server.js';
-import { PanelClient } from '../../firmware-sim/panel-client.js';
+import { PanelClient, type PanelPurpose } from '../../firmware-sim/panel-client.js';
 import { readConfig } from '../../server/config.js';
 import { startDevice, type RunningDevice } from '../../server/device.js';
 
@@ -81,4 +81,18 @@ export async function configureOAuth(panel: PanelClient, lab: Lab, options: { po
     if (pop.status !== 200) throw new Error('saving POP failed');
   }
   return providerId;
+}
+
+/** Presses Get Token and OK on a page; returns the user code the page then shows. */
+export async function requestUserCode(panel: PanelClient, purpose: PanelPurpose = 'smtp'): Promise<string> {
+  await panel.getToken(purpose);
+  const { pending } = await panel.tokenStatus(purpose);
+  if (!pending) throw new Error(`no user code on the ${purpose} page after Get Token`);
+  return pending.userCode;
+}
+
+/** Get Token and approval at the lab, as a person would do it; waits until the page reads Obtained. */
+export async function obtainToken(panel: PanelClient, auth: Pick<AuthorizationServer, 'approveDeviceCode'>, purpose: PanelPurpose = 'smtp'): Promise<void> {
+  await auth.approveDeviceCode(await requestUserCode(panel, purpose));
+  await panel.waitForState(purpose, ['obtained'], 15_000);
 }

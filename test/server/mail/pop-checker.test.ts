@@ -14,7 +14,7 @@ import { PAGE_PATHS, textOf, type PanelClient, type TokenStatusAnswer } from '..
 import { PopChecker, type PopCheckOutcome } from '../../../server/mail/pop-checker.js';
 import { mailboxKey, parseHeaders } from '../../../server/mail/pop-inbox.js';
 import { POP_CHECK_PATHS } from '../../../server/web/routes/pop-check.js';
-import { bootDevice, configureOAuth, startLab, tempDir, type Lab, type TestDevice } from '../../helpers/device.js';
+import { bootDevice, configureOAuth, obtainToken, startLab, tempDir, type Lab, type TestDevice } from '../../helpers/device.js';
 
 const PLAIN = { user: 'legacy@lab.example', password: 'legacy:pass word 0042' };
 
@@ -103,10 +103,7 @@ describe('POP checker against Dovecot with a token from the lab authorization se
       });
       assert.equal(saved.status, 200);
       if (options.token !== false) {
-        await panel.getToken('pop');
-        const { pending } = await panel.tokenStatus('pop');
-        await lab.auth.approveDeviceCode(pending!.userCode);
-        await panel.waitForState('pop', ['obtained'], 15_000);
+        await obtainToken(panel, lab.auth, 'pop');
       }
       return { device, panel, account };
     } catch (err) {
@@ -222,10 +219,7 @@ describe('POP checker against Dovecot with a token from the lab authorization se
 
       // Delete → Get Token → the mailbox is checked again, still without fetching the old mail twice.
       await panel.deleteToken('pop');
-      await panel.getToken('pop');
-      const { pending } = await panel.tokenStatus('pop');
-      await lab.auth.approveDeviceCode(pending!.userCode);
-      await panel.waitForState('smtp', ['obtained'], 15_000);
+      await obtainToken(panel, lab.auth, 'pop');
       await pop.deliver(account, mail('After the reset'));
       assert.match(textOf(await checkNow(panel)), /1 new message\(s\) fetched; 2 in the mailbox/);
     } finally {
@@ -293,10 +287,7 @@ describe('POP checker against Dovecot with a token from the lab authorization se
       assert.match(textOf(html), /Token: Not obtained/);
       assert.match(textOf(html), /What to do: Obtain a token on the E-mail Status page/);
 
-      await panel.getToken('pop');
-      const { pending } = await panel.tokenStatus('pop');
-      await lab.auth.approveDeviceCode(pending!.userCode);
-      await panel.waitForState('pop', ['obtained'], 15_000);
+      await obtainToken(panel, lab.auth, 'pop');
       await pop.deliver(account, mail('Waiting'));
 
       html = await connectionTest(panel);
@@ -403,10 +394,7 @@ describe('POP checker: TLS per the page, and a provider outage while the token n
     const providerId = await configureOAuth(panel, shortLab);
     const account = shortLab.auth.accounts[0]!.email;
     await panel.saveSettings('pop', { server: '127.0.0.1', port: String(pop.port), checkInterval: '60', ssl: 'none', authMethod: 'oauth2', providerId, account });
-    await panel.getToken('pop');
-    const { pending } = await panel.tokenStatus('pop');
-    await shortLab.auth.approveDeviceCode(pending!.userCode);
-    await panel.waitForState('pop', ['obtained'], 15_000);
+    await obtainToken(panel, shortLab.auth, 'pop');
     await pop.deliver(account, mail('Outage'));
 
     await new Promise((resolve) => setTimeout(resolve, 2_200)); // the access token has expired

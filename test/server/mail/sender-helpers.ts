@@ -2,7 +2,7 @@
 import { startSmtpLab, type SmtpLab } from '../../../firmware-sim/cloud/smtp-server.js';
 import type { PanelClient } from '../../../firmware-sim/panel-client.js';
 import type { AuthorizationServerOptions } from '../../../firmware-sim/cloud/authorization-server.js';
-import { bootDevice, configureOAuth, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
+import { bootDevice, configureOAuth, obtainToken as obtainLabToken, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
 
 export const SMTP_PASSWORD = 'lab-smtp-password-123';
 
@@ -59,11 +59,7 @@ export async function saveSmtp(panel: PanelClient, mail: MailLab, fields: Record
 
 /** Get Token on the SMTP page and approval at the lab, as a person would do it. */
 export async function obtainToken(panel: PanelClient, mail: MailLab): Promise<void> {
-  await panel.getToken('smtp');
-  const { pending } = await panel.tokenStatus('smtp');
-  if (!pending) throw new Error('no user code after Get Token');
-  await mail.lab.auth.approveDeviceCode(pending.userCode);
-  await panel.waitForState('smtp', ['obtained'], 15_000);
+  await obtainLabToken(panel, mail.lab.auth);
 }
 
 export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {

@@ -1,7 +1,7 @@
 /** Tokens and secrets never appear in a page, a JSON answer or a log line, whatever the admin opens. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bootDevice, configureOAuth, startLab } from '../../helpers/device.js';
+import { bootDevice, configureOAuth, obtainToken, startLab } from '../../helpers/device.js';
 
 test('no token, device code or client secret in any page, JSON answer or log output', async () => {
   const lab = await startLab();
@@ -9,10 +9,7 @@ test('no token, device code or client secret in any page, JSON answer or log out
   try {
     const panel = await device.panel();
     const providerId = await configureOAuth(panel, lab, { pop: true });
-    await panel.getToken('smtp');
-    const { pending } = await panel.tokenStatus('smtp');
-    await lab.auth.approveDeviceCode(pending!.userCode);
-    await panel.waitForState('pop', ['obtained'], 15_000);
+    await obtainToken(panel, lab.auth, 'smtp');
 
     const { services } = device.device;
     const row = services.db.prepare('SELECT * FROM credentials WHERE provider_id = ?').get(Number(providerId)) as Record<string, string>;

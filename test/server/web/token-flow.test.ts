@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PAGE_PATHS, tokenLabelOf, textOf, type PanelClient } from '../../../firmware-sim/panel-client.js';
-import { bootDevice, configureOAuth, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
+import { bootDevice, configureOAuth, obtainToken, requestUserCode, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
 
 function storedTokens(device: TestDevice, providerId: string, account: string) {
   const row = device.device.services.db.prepare('SELECT access_token_enc, refresh_token_enc FROM credentials WHERE provider_id = ? AND account = ?').get(Number(providerId), account) as
@@ -85,12 +85,11 @@ describe('Get Token with the device authorization grant', () => {
     try {
       const panel = await device.panel();
       await configureOAuth(panel, lab);
-      await panel.getToken('smtp');
-      const { pending } = await panel.tokenStatus('smtp');
+      const userCode = await requestUserCode(panel);
       lab.auth.setFault({ kind: 'slow_down', endpoint: 'token', count: 1 });
       // The next poll (1 s interval) is told to slow down; approval happens right after it.
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      await lab.auth.approveDeviceCode(pending!.userCode);
+      await lab.auth.approveDeviceCode(userCode);
       const approvedAt = Date.now();
       assert.equal((await panel.tokenStatus('smtp')).state, 'awaiting_authorization');
       await panel.waitForState('smtp', ['obtained'], 20_000);
@@ -107,9 +106,8 @@ describe('Get Token with the device authorization grant', () => {
     try {
       const panel = await device.panel();
       await configureOAuth(panel, lab);
-      await panel.getToken('smtp');
-      const { pending } = await panel.tokenStatus('smtp');
-      await lab.auth.denyDeviceCode(pending!.userCode);
+      const userCode = await requestUserCode(panel);
+      await lab.auth.denyDeviceCode(userCode);
       const status = await panel.waitForState('smtp', ['not_obtained'], 15_000);
       assert.match(status.reason ?? '', /declined at the provider/);
       const page = textOf((await panel.get(PAGE_PATHS.smtp)).html);
@@ -126,12 +124,11 @@ describe('Get Token with the device authorization grant', () => {
     try {
       let panel = await device.panel();
       await configureOAuth(panel, lab);
-      await panel.getToken('smtp');
-      const { pending } = await panel.tokenStatus('smtp');
+      const userCode = await requestUserCode(panel);
       device = await device.restart();
       panel = await device.panel();
       assert.equal((await panel.tokenStatus('smtp')).state, 'awaiting_authorization', 'still awaiting after the restart');
-      await lab.auth.approveDeviceCode(pending!.userCode);
+      await lab.auth.approveDeviceCode(userCode);
       await panel.waitForState('smtp', ['obtained'], 15_000);
       assert.match(textOf((await panel.get('/settings/system/token-events')).html), /Waiting resumed after restart/);
     } finally {
@@ -186,9 +183,7 @@ describe('a page that starts using an account after its token was obtained', () 
     try {
       const panel = await device.panel();
       const providerId = await configureOAuth(panel, lab);
-      await panel.getToken('smtp');
-      await lab.auth.approveDeviceCode((await panel.tokenStatus('smtp')).pending!.userCode);
-      await panel.waitForState('smtp', ['obtained'], 15_000);
+      await obtainToken(panel, lab.auth, 'smtp');
       const account = lab.auth.accounts[0]!.email;
       await panel.saveSettings('pop', { server: '127.0.0.1', port: '1110', checkInterval: '60', ssl: 'none', authMethod: 'oauth2', providerId, account });
       const pop = await panel.tokenStatus('pop');
@@ -196,9 +191,7 @@ describe('a page that starts using an account after its token was obtained', () 
       assert.match(pop.warning ?? '', /does not allow E-mail Status\. Press Delete, then Get Token/);
       assert.equal((await panel.tokenStatus('smtp')).warning, null, 'SMTP has what it needs');
       await panel.deleteToken('pop');
-      await panel.getToken('pop');
-      await lab.auth.approveDeviceCode((await panel.tokenStatus('pop')).pending!.userCode);
-      await panel.waitForState('pop', ['obtained'], 15_000);
+      await obtainToken(panel, lab.auth, 'pop');
       assert.equal((await panel.tokenStatus('pop')).warning, null, 'the new token serves both');
     } finally {
       await device.close();

@@ -48,7 +48,15 @@
     setTimeout(poll, 2000);
   }
 
+  // After a button's result page loads (post/redirect/get to #its-id), move the focus to the result so
+  // a screen reader reads it; the browser has already scrolled there.
+  function focusResult() {
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    if (target && target.getAttribute('tabindex') === '-1') target.focus();
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
+    focusResult();
     updateConditionalFields();
     watchToken();
   });

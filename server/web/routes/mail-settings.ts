@@ -10,7 +10,7 @@ import { callbackUri } from './oauth-callback.js';
 import { contentSecurityPolicy } from '../csp.js';
 import { reasonText, tokenPanel } from '../token-panel.js';
 import { MailJobError } from '../../mail/sender.js';
-import { connectionTestView, sendTestView } from '../smtp-tools-view.js';
+import { redirectToResult, takeToolResult, toolResultView } from '../tool-results.js';
 
 type Body = Record<string, string | undefined>;
 
@@ -41,6 +41,7 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
       noProviders: context.choices[PROVIDER_CHOICES]!.length === 0,
       token: tokenPanel(services, purpose),
+      ...toolResultView(services, takeToolResult(request, mailPagePaths[purpose])),
       ...extra,
     }, status);
   }
@@ -125,9 +126,10 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
     });
   }
 
-  // The SMTP page's Send Test E-mail and Connection Test: they use the saved settings and show the
-  // result on the page (the transcript is masked by the sender).
+  // The SMTP page's Send Test E-mail and Connection Test: they use the saved settings; the result (the
+  // transcript masked by the sender) is shown next to the buttons after a redirect, so a reload sends nothing.
   const smtpPath = mailPagePaths.smtp;
+  const smtpResult = { path: smtpPath, anchor: 'smtp-result' };
   fastify.post<{ Body: Body }>(`${smtpPath}/test-mail`, async (request, reply) => {
     const testTo = (request.body?.testTo ?? '').trim();
     let result;
@@ -137,11 +139,11 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
       if (!(err instanceof MailJobError)) throw err;
       return showPage(request, reply, 'smtp', services.settings.values(mailForms.smtp), {}, 400, { testTo, testToError: t('validate.email') });
     }
-    return showPage(request, reply, 'smtp', services.settings.values(mailForms.smtp), {}, 200, { testTo, smtpResult: sendTestView(services, result) });
+    return redirectToResult(request, reply, smtpResult, { kind: 'sendTest', result, testTo });
   });
   fastify.post(`${smtpPath}/connection-test`, async (request, reply) => {
     const result = await services.sender.testConnection();
-    return showPage(request, reply, 'smtp', services.settings.values(mailForms.smtp), {}, 200, { smtpResult: connectionTestView(services, result) });
+    return redirectToResult(request, reply, smtpResult, { kind: 'connectionTest', result });
   });
 
   // For the page's small status script: the same facts the page shows, never a token.

@@ -1,0 +1,85 @@
+import { hasMessage, type MessageKey } from '../i18n/index.js';
+import type { PopCheckOutcome } from '../mail/pop-checker.js';
+import type { Services } from '../services.js';
+import { t } from './render.js';
+import { reasonText, tokenPanel } from './token-panel.js';
+
+export interface OutcomeView {
+  heading: string;
+  startedAt: number;
+  ok: boolean;
+  when: string;
+  summary: string[];
+  reason: string | null;
+  remedy: string | null;
+  note: string | null;
+  steps: { label: string; status: string; statusText: string; text: string }[];
+  transcript: string;
+}
+
+export function time(ms: number): string {
+  return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+function message(key: string, params?: Record<string, string | number>): string | null {
+  return hasMessage(key) ? t(key as MessageKey, params) : null;
+}
+
+/** What a page shows of an outcome: every sentence from the catalog, the transcript as lines. */
+export function outcomeView(services: Services, outcome: PopCheckOutcome, heading: string): OutcomeView {
+  const summary: string[] = [];
+  let reason: string | null = null;
+  let remedy: string | null = null;
+  let note: string | null = null;
+  if (outcome.ok) {
+    if (outcome.mode === 'test') summary.push(t('popCheck.result.testOk'));
+    else if (outcome.fetched > 0) summary.push(t('popCheck.result.fetched', { count: outcome.fetched, total: outcome.onServer ?? 0 }));
+    else summary.push(t('popCheck.result.none', { total: outcome.onServer ?? 0 }));
+    if (outcome.remaining > 0) summary.push(t('popCheck.result.remaining', { count: outcome.remaining }));
+    if (outcome.tokenRenewed) summary.push(t('popCheck.result.renewed'));
+  } else if (outcome.problem) {
+    const { code, detail } = outcome.problem;
+    if (code === 'pop_auth') {
+      ({ reason, remedy } = reasonText({ code, detail }));
+    } else {
+      const text = message(`popCheck.problem.${code}`) ?? t('popCheck.problem.internal');
+      reason = detail ? `${text} (${detail})` : text;
+      remedy = message(`popCheck.problem.${code}.remedy`);
+    }
+    if (code === 'token_unavailable' || code === 'pop_auth') {
+      // The token's own reason and remedy, as the token block says them (e.g. a password reset).
+      const panel = tokenPanel(services, 'pop');
+      summary.push(t('popCheck.tokenState', { state: panel.stateLabel }));
+      if (code === 'token_unavailable' && panel.reason) {
+        reason = `${t('popCheck.problem.token_unavailable')} ${panel.reason}`;
+        remedy = panel.remedy ?? remedy;
+      }
+    }
+    if (outcome.problem.transient) note = t('popCheck.transient');
+  }
+  const when = t('popCheck.at', {
+    time: time(outcome.startedAt),
+    trigger: t(`popCheck.trigger.${outcome.trigger}`),
+    server: outcome.server ?? '—',
+    mailbox: outcome.mailbox ?? '—',
+    ms: outcome.durationMs,
+  });
+  const prefix = { client: 'C: ', server: 'S: ', info: '*  ' } as const;
+  return {
+    heading,
+    startedAt: outcome.startedAt,
+    ok: outcome.ok,
+    when,
+    summary,
+    reason,
+    remedy,
+    note,
+    steps: outcome.steps.map((s) => ({
+      label: t(`popCheck.step.${s.step}`),
+      status: s.status,
+      statusText: t(`popCheck.stepStatus.${s.status}`),
+      text: s.text ?? '',
+    })),
+    transcript: outcome.transcript.map((line) => prefix[line.direction] + line.text).join('\n'),
+  };
+}

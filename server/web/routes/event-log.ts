@@ -8,6 +8,10 @@ export const eventLogRoutes: FastifyPluginAsync = async (fastify) => {
       const key = `event.${event.kind}`;
       return { ...event, label: hasMessage(key) ? t(key) : event.kind, time: new Date(event.at).toISOString().replace('T', ' ').slice(0, 19) };
     });
-    return renderPage(request, reply, 'event-log', { title: t('events.title'), events });
+    return renderPage(request, reply, 'event-log', {
+      title: t('events.title'),
+      breadcrumb: [t('menu.systemSettings'), t('menu.systemControl'), t('menu.eventLog')],
+      events,
+    });
   });
 };

@@ -8,9 +8,11 @@ interface PasswordBody {
   repeat?: string;
 }
 
+const breadcrumb = () => [t('menu.systemSettings'), t('menu.security'), t('menu.password')];
+
 export const passwordRoutes: FastifyPluginAsync = async (fastify) => {
   const path = '/settings/security/password';
-  fastify.get(path, async (request, reply) => renderPage(request, reply, 'password', { title: t('password.title'), errors: {} }));
+  fastify.get(path, async (request, reply) => renderPage(request, reply, 'password', { title: t('password.title'), breadcrumb: breadcrumb(), errors: {} }));
 
   fastify.post<{ Body: PasswordBody }>(path, async (request, reply) => {
     const { current = '', next = '', repeat = '' } = request.body ?? {};
@@ -19,7 +21,7 @@ export const passwordRoutes: FastifyPluginAsync = async (fastify) => {
     if (next.length < MIN_PASSWORD_LENGTH) errors.next = t('password.weak');
     else if (next !== repeat) errors.repeat = t('password.mismatch');
     if (Object.keys(errors).length) {
-      return renderPage(request, reply, 'password', { title: t('password.title'), errors, formError: t('common.notSaved') }, 400);
+      return renderPage(request, reply, 'password', { title: t('password.title'), breadcrumb: breadcrumb(), errors, formError: t('common.notSaved') }, 400);
     }
     await fastify.services.admin.change(next);
     flash(request, 'ok', 'password.changed');

@@ -182,7 +182,7 @@ describe('firmware bridge: device status and e-mail alerts', () => {
     const panel = await device.panel();
     try {
       let home = textOf((await panel.get('/')).html);
-      assert.match(home, /Device status\s+Ready/);
+      assert.match(home, /Printer condition\s+Ready/);
 
       const before = mail.smtp.received.length;
       const toner = await bridgeCall<{ eventId: number; alertJobId: number | null }>(socket, 'POST', '/events', { kind: 'toner_low', detail: 'Black (K) 8%' });
@@ -192,7 +192,7 @@ describe('firmware bridge: device status and e-mail alerts', () => {
       home = textOf((await panel.get('/')).html);
       assert.match(home, /Toner low — Black \(K\) 8%/);
       assert.match(home, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
-      assert.doesNotMatch(home, /Device status\s+Ready/);
+      assert.doesNotMatch(home, /Printer condition\s+Ready/);
 
       // Turn alerts on: two recipients, one per line.
       const saved = await panel.submit(ALERT_PAGE_PATH, { enabled: 'on', recipients: 'ops@example.com\r\nfacilities@example.com', events: 'all' });
@@ -239,7 +239,7 @@ describe('firmware bridge: device status and e-mail alerts', () => {
       assert.equal(cleared.status, 202);
       assert.equal(cleared.body.alertJobId, null);
       home = textOf((await panel.get('/')).html);
-      assert.match(home, /Device status\s+Ready/);
+      assert.match(home, /Printer condition\s+Ready/);
       assert.doesNotMatch(home, /Toner low/);
       status = await bridgeCall<Status>(socket, 'GET', '/status');
       assert.deepEqual(status.body.events, []);

@@ -28,11 +28,14 @@
     var countdown = panel.querySelector('[data-seconds-left]');
     if (countdown) {
       var deadline = Date.now() + Number(countdown.getAttribute('data-seconds-left')) * 1000;
+      // The page's own words ("{minutes} min {seconds} s"), in the page's language.
+      var format = countdown.getAttribute('data-format') || '{minutes}:{seconds}';
       var tick = function () {
         var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-        countdown.textContent = Math.floor(left / 60) + ' min ' + (left % 60) + ' s';
+        countdown.textContent = format.replace('{minutes}', String(Math.floor(left / 60))).replace('{seconds}', String(left % 60));
+        if (left === 0) clearInterval(timer);
       };
-      setInterval(tick, 1000);
+      var timer = setInterval(tick, 1000);
     }
     if (state !== 'awaiting_authorization') return;
     var purpose = panel.getAttribute('data-purpose');
@@ -48,6 +51,37 @@
     setTimeout(poll, 2000);
   }
 
+  // Copy buttons (the user code): the clipboard API where the page is a secure context (https, loopback),
+  // else the older copy command on the selected text. The button exists only for script users.
+  function selectText(element) {
+    var range = document.createRange();
+    range.selectNodeContents(element);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+  function setupCopyButtons() {
+    document.querySelectorAll('[data-copy]').forEach(function (button) {
+      var source = document.getElementById(button.getAttribute('data-copy'));
+      var status = button.parentNode.querySelector('[data-copy-status]');
+      if (!source) return;
+      button.hidden = false;
+      button.addEventListener('click', function () {
+        var text = source.textContent.trim();
+        var done = function () { if (status) status.textContent = button.getAttribute('data-copied'); };
+        var fallback = function () {
+          selectText(source);
+          var copied = false;
+          try { copied = document.execCommand('copy'); } catch (e) { copied = false; }
+          if (copied) done();
+          else if (status) status.textContent = button.getAttribute('data-copy-failed');
+        };
+        if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, fallback);
+        else fallback();
+      });
+    });
+  }
+
   // After a button's result page loads (post/redirect/get to #its-id), move the focus to the result so
   // a screen reader reads it; the browser has already scrolled there.
   function focusResult() {
@@ -57,6 +91,7 @@
 
   document.addEventListener('DOMContentLoaded', function () {
     focusResult();
+    setupCopyButtons();
     updateConditionalFields();
     watchToken();
   });

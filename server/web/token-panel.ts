@@ -2,6 +2,7 @@ import { hasMessage, type MessageKey } from '../i18n/index.js';
 import type { Services } from '../services.js';
 import type { Reason, TokenState } from '../oauth/token-state.js';
 import { scopesOf } from '../oauth/provider-profiles.js';
+import { isLoopbackHost } from '../settings/form.js';
 import { mailForms, type MailPurpose } from '../settings/pages.js';
 import { t } from './render.js';
 
@@ -21,6 +22,8 @@ export interface TokenPanel {
     userCode: string | null;
     verificationUri: string | null;
     verificationUriComplete: string | null;
+    /** The URL the page may link to (and draw as a QR code): https, or http on a loopback host only. */
+    link: string | null;
     expiresAt: number;
     secondsLeft: number;
   } | null;
@@ -28,6 +31,19 @@ export interface TokenPanel {
   sharedWith: { purpose: MailPurpose; title: string }[];
   canGet: boolean;
   canDelete: boolean;
+  /** The last sign-in ran out of time: the page offers one "Get Token again". */
+  timedOut: boolean;
+}
+
+/** Whether a URL from the provider may become a link: anything else (javascript:, data:, plain http) is shown as text. */
+export function isSafeLink(url: string | null | undefined): url is string {
+  if (!url) return false;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname));
+  } catch {
+    return false;
+  }
 }
 
 export function reasonText(reason: Reason | null): { reason: string | null; remedy: string | null } {
@@ -56,7 +72,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
   if (!key || !provider) {
     return {
       purpose, configured: false, providerName: null, account: null, state: 'not_obtained', stateLabel: t('token.state.not_obtained'),
-      reason: null, remedy: null, warning: null, pending: null, expiresAt: null, sharedWith: [], canGet: false, canDelete: false,
+      reason: null, remedy: null, warning: null, pending: null, expiresAt: null, sharedWith: [], canGet: false, canDelete: false, timedOut: false,
     };
   }
   const status = services.tokens.status(key, now);
@@ -83,6 +99,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
           userCode: pending.userCode ?? null,
           verificationUri: pending.verificationUri ?? null,
           verificationUriComplete: pending.verificationUriComplete ?? null,
+          link: [pending.verificationUriComplete, pending.verificationUri].find(isSafeLink) ?? null,
           expiresAt: pending.expiresAt,
           secondsLeft: Math.max(0, Math.round((pending.expiresAt - now) / 1000)),
         }
@@ -91,5 +108,6 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
     sharedWith,
     canGet: status.state === 'not_obtained' || status.state === 'invalid',
     canDelete: status.state !== 'not_obtained' || status.reason !== null,
+    timedOut: status.state !== 'awaiting_authorization' && ['expired_token', 'authorization_timeout'].includes(status.reason?.code ?? ''),
   };
 }

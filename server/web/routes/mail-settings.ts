@@ -10,6 +10,7 @@ import { callbackUri } from './oauth-callback.js';
 import { contentSecurityPolicy } from '../csp.js';
 import { reasonText, tokenPanel } from '../token-panel.js';
 import { MailJobError } from '../../mail/sender.js';
+import { verificationQrCode } from '../qr-code.js';
 import { redirectToResult, takeToolResult, toolResultView } from '../tool-results.js';
 
 type Body = Record<string, string | undefined>;
@@ -32,6 +33,7 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
   async function showPage(request: FastifyRequest, reply: FastifyReply, purpose: MailPurpose, values: Record<string, unknown>, errors: Record<string, string>, status = 200, extra: Record<string, unknown> = {}) {
     const spec = mailForms[purpose];
     const context = formContext(services, purpose);
+    const token = tokenPanel(services, purpose);
     return renderPage(request, reply, 'mail-settings', {
       title: t(spec.title),
       breadcrumb: spec.breadcrumb.map((key) => t(key)),
@@ -40,7 +42,8 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
       fields: fieldViews(spec, values, errors, context),
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
       noProviders: context.choices[PROVIDER_CHOICES]!.length === 0,
-      token: tokenPanel(services, purpose),
+      token,
+      qrCode: await verificationQrCode(token, t('token.qrLabel')),
       ...toolResultView(services, takeToolResult(request, mailPagePaths[purpose])),
       ...extra,
     }, status);
@@ -54,6 +57,8 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
 
     fastify.post<{ Body: Body }>(path, async (request, reply) => {
       const body = request.body ?? {};
+      // Without JavaScript, "Show the fields for these choices" re-draws the form; nothing is checked or saved.
+      if (body._update) return showPage(request, reply, purpose, body, {});
       const result = validateForm(spec, body, formContext(services, purpose));
       if (Object.keys(result.errors).length) {
         // Show what the admin typed (never a secret) with the errors; nothing is saved.

@@ -28,9 +28,13 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
       action: id === undefined ? BASE : `${BASE}/${id}`,
       fields: fieldViews(providerForm, values, errors, context(id)),
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
-      // Shown for the types that send the browser to the provider; the exact value to register there.
+      // The exact redirect URI to register, for the types that send the browser to the provider.
       redirectUri: callbackUri(request),
-      redirectTypes: 'google custom',
+      applies: {
+        googleRedirect: values.type === 'google',
+        customRedirect: values.type === 'custom' && values.grant === 'authorization_code',
+        appOnly: values.type === 'microsoft365-app',
+      },
       id,
       testResult: null,
     }, status);
@@ -63,6 +67,8 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
 
   async function save(request: FastifyRequest<{ Body: Body }>, reply: FastifyReply, id: number | undefined) {
     const body = request.body ?? {};
+    // Without JavaScript, "Show the fields for these choices" re-draws the form; nothing is checked or saved.
+    if (body._update) return showForm(request, reply, id, body, {});
     const result = validateForm(providerForm, body, context(id));
     const sameName = result.values.name ? services.providers.findByName(String(result.values.name)) : undefined;
     if (sameName && sameName.id !== id) result.errors.name = { key: 'validate.nameTaken' };

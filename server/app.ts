@@ -14,6 +14,7 @@ import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import crypto from 'node:crypto';
 import type { Services } from './services.js';
+import { CSP_DIRECTIVES } from './web/csp.js';
 import { SqliteSessionStore } from './web/plugins/session-store.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage, t } from './web/render.js';
@@ -48,16 +49,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(fastifyHelmet, {
     contentSecurityPolicy: {
       useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-        objectSrc: ["'none'"],
-      },
+      directives: { ...CSP_DIRECTIVES },
     },
     // The panel is served over plain HTTP until HTTPS is set up; HSTS there would lock the admin out.
     strictTransportSecurity: false,

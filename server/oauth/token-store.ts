@@ -215,6 +215,22 @@ export class TokenStore {
     return result;
   }
 
+  /**
+   * Where Get Token will send the admin's browser (authorization code only), as an origin, so the
+   * confirmation page may let its form lead there; null for the other grants or if the provider can't
+   * be reached now (pressing OK then reports that).
+   */
+  async browserSignInOrigin(key: TokenKey): Promise<string | null> {
+    const provider = this.#provider(key);
+    if (grantOf(provider) !== 'authorization_code') return null;
+    try {
+      const endpoint = (await this.#clients.configuration(provider)).serverMetadata().authorization_endpoint;
+      return endpoint ? new URL(endpoint).origin : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** A request that opens an authorization; if the provider fails it, nothing changes but the event log. */
   async #asking<T>(key: TokenKey, provider: Provider, request: () => Promise<T>): Promise<T> {
     try {

@@ -7,6 +7,7 @@ import type { Services } from '../../services.js';
 import { fieldViews } from '../form-view.js';
 import { flash, renderPage, t } from '../render.js';
 import { callbackUri } from './oauth-callback.js';
+import { contentSecurityPolicy } from '../csp.js';
 import { reasonText, tokenPanel } from '../token-panel.js';
 import { MailJobError } from '../../mail/sender.js';
 import { connectionTestView, sendTestView } from '../smtp-tools-view.js';
@@ -79,6 +80,8 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
         }
         if (request.body?.confirm !== 'ok') {
           const others = services.accounts.purposesUsing(key).filter((other) => other !== purpose);
+          const signInOrigin = action === 'get' ? await services.tokens.browserSignInOrigin(key) : null;
+          if (signInOrigin) reply.header('content-security-policy', contentSecurityPolicy([signInOrigin]));
           return renderPage(request, reply, 'confirm', {
             title: t(confirm.title),
             message: t(confirm.message, { provider: provider.name, account: key.account }),
@@ -89,8 +92,9 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
           });
         }
         try {
-          const answered = await run(request, reply, key, provider);
-          if (answered) return answered;
+          await run(request, reply, key, provider);
+          // A Reply is a thenable: awaiting one that run() returned yields undefined, so ask the reply.
+          if (reply.sent) return reply;
         } catch (err) {
           if (!(err instanceof TokenActionError)) throw err;
           const { reason, remedy } = reasonText(err.reason ?? null);

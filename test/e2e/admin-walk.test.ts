@@ -249,6 +249,7 @@ async function walk(browser: Browser, lang: Language, kase: ProviderCase, diagno
   } finally {
     const blocking = review.blocking();
     diagnostic(`${review.states.length} page states looked at; axe: ${review.findings.length} violation(s), ${blocking.length} serious/critical`);
+    if (review.overflows.length) diagnostic(`wider than 390 px: ${review.overflows.join(', ')}`);
     for (const f of review.findings) diagnostic(`axe ${f.impact} ${f.id} on ${f.state}: ${f.help}`);
     await context.close();
     await device.close();

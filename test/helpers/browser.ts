@@ -67,6 +67,8 @@ export interface AxeFinding { state: string; url: string; id: string; impact: st
 export class PageReview {
   readonly findings: AxeFinding[] = [];
   readonly states: string[] = [];
+  /** states wider than a phone's screen (they scroll sideways at 390 px): reported, not failed */
+  readonly overflows: string[] = [];
 
   constructor(readonly walk: string) {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -83,6 +85,8 @@ export class PageReview {
     const file = (size: string) => path.join(ARTIFACTS, `${this.walk}--${String(this.states.length).padStart(2, '0')}-${state}--${size}.png`);
     await page.screenshot({ path: file('1280x900'), fullPage: true });
     await page.setViewportSize(PHONE);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (width > PHONE.width) this.overflows.push(`${state} (${width} px wide)`);
     await page.screenshot({ path: file('390x844'), fullPage: true });
     await page.setViewportSize(DESKTOP);
   }

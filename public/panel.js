@@ -89,7 +89,14 @@
     if (target && target.getAttribute('tabindex') === '-1') target.focus();
   }
 
+  // On a narrow screen the menu starts folded above the content (open by default for pages without script).
+  function foldMenuOnPhones() {
+    var box = document.querySelector('details.menu-box');
+    if (box && window.matchMedia('(max-width: 720px)').matches) box.open = false;
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
+    foldMenuOnPhones();
     focusResult();
     setupCopyButtons();
     updateConditionalFields();

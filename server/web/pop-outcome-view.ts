@@ -15,6 +15,8 @@ export interface OutcomeView {
   note: string | null;
   steps: { label: string; status: string; statusText: string; text: string }[];
   transcript: string;
+  /** The messages this check fetched (newest first), for a page without the inbox list. */
+  fetchedMail: { from: string; subject: string }[];
 }
 
 export function time(ms: number): string {
@@ -81,5 +83,8 @@ export function outcomeView(services: Services, outcome: PopCheckOutcome, headin
       text: s.text ?? '',
     })),
     transcript: outcome.transcript.map((line) => prefix[line.direction] + line.text).join('\n'),
+    fetchedMail: outcome.mode === 'check' && outcome.fetched > 0
+      ? services.popChecker.listInbox(Math.min(outcome.fetched, 10)).filter((entry) => entry.receivedAt >= outcome.startedAt).map((entry) => ({ from: entry.from ?? '—', subject: entry.subject ?? '—' }))
+      : [],
   };
 }

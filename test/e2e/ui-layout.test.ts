@@ -4,17 +4,14 @@
  * Screenshots of each page go to test/artifacts/ (ui-layout--<page>--<size>.png).
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { PAGE_PATHS } from '../../firmware-sim/panel-client.js';
-import { projectRoot } from '../../server/web/paths.js';
+import { adminSession, screenshot, withAdminPage } from '../helpers/admin-session.js';
 import { chromiumAvailable, launchChromium } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, bootDevice, startLab, type Lab, type TestDevice } from '../helpers/device.js';
+import { bootDevice, startLab, type Lab, type TestDevice } from '../helpers/device.js';
 
 const skip = chromiumAvailable() ? false : 'Chromium is not installed (apt-get install chromium)';
-const ARTIFACTS = path.join(projectRoot, 'test', 'artifacts');
 const SIZES = [{ width: 1280, height: 900 }, { width: 390, height: 844 }];
 // As long as the forms allow, and without spaces to break at.
 const LONG_NAME = `Contoso${'X'.repeat(57)}`;
@@ -51,28 +48,19 @@ after(async () => {
 
 test('long strings at 1280×900 and 390×844: no page scrolls sideways; on the phone the menu is folded above the content', { skip, timeout: 90_000 }, async () => {
   const base = device.device.url;
-  const login = await browser.newContext();
-  const page0 = await login.newPage();
-  await page0.goto(`${base}/login`);
-  await page0.getByLabel('Password').fill(ADMIN_PASSWORD);
-  await page0.getByRole('button', { name: 'Login' }).click();
-  await page0.waitForURL(`${base}/`);
-  const storageState = await login.storageState();
-  await login.close();
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const session = await adminSession(browser, base);
 
   const pages = { home: '/', servers: '/settings/network/oauth-servers', 'server-form': '/settings/network/oauth-servers/new', smtp: PAGE_PATHS.smtp, 'email-status': PAGE_PATHS.pop, inbox: `${PAGE_PATHS.pop}/inbox`, events: '/settings/system/token-events' };
   const wide: string[] = [];
   for (const viewport of SIZES) {
-    const context = await browser.newContext({ storageState, viewport });
-    const page = await context.newPage();
-    for (const [name, href] of Object.entries(pages)) {
-      await page.goto(`${base}${href}`);
-      const width = await page.evaluate(() => document.documentElement.scrollWidth);
-      if (width > viewport.width) wide.push(`${name} at ${viewport.width} px is ${width} px wide`);
-      await page.screenshot({ path: path.join(ARTIFACTS, `ui-layout--${name}--${viewport.width}x${viewport.height}.png`), fullPage: true });
-    }
-    if (viewport.width < 720) {
+    await withAdminPage(browser, session, async (page) => {
+      for (const [name, href] of Object.entries(pages)) {
+        await page.goto(`${base}${href}`);
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (width > viewport.width) wide.push(`${name} at ${viewport.width} px is ${width} px wide`);
+        await screenshot(page, `ui-layout--${name}--${viewport.width}x${viewport.height}`);
+      }
+      if (viewport.width >= 720) return;
       await page.goto(`${base}${PAGE_PATHS.smtp}`);
       const menuLink = page.getByRole('navigation').getByRole('link', { name: 'E-mail Status', exact: true });
       assert.equal(await menuLink.isVisible(), false, 'the menu starts folded on a phone');
@@ -84,8 +72,7 @@ test('long strings at 1280×900 and 390×844: no page scrolls sideways; on the p
       await menuLink.click();
       await page.waitForURL(`${base}${PAGE_PATHS.pop}`);
       assert.ok(await page.getByText(LONG_ACCOUNT).first().isVisible(), 'the long account name is shown');
-    }
-    await context.close();
+    }, { viewport });
   }
   assert.deepEqual(wide, [], 'no page scrolls sideways');
 });

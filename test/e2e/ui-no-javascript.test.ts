@@ -3,16 +3,13 @@
  * itself for the choices made when asked, and the token state is new on each reload.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { projectRoot } from '../../server/web/paths.js';
+import { adminSession, screenshot, withAdminPage } from '../helpers/admin-session.js';
 import { chromiumAvailable, launchChromium } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, bootDevice, startLab, type Lab, type TestDevice } from '../helpers/device.js';
+import { bootDevice, startLab, type Lab, type TestDevice } from '../helpers/device.js';
 
 const skip = chromiumAvailable() ? false : 'Chromium is not installed (apt-get install chromium)';
-const ARTIFACTS = path.join(projectRoot, 'test', 'artifacts');
 let lab: Lab;
 let device: TestDevice;
 let browser: Browser;
@@ -31,14 +28,10 @@ after(async () => {
 
 test('without JavaScript: add a Custom server, set SMTP to OAuth 2.0, Get Token, approve, reload → Obtained, Delete → Not obtained', { skip, timeout: 60_000 }, async () => {
   const base = device.device.url;
-  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
-  try {
-    const page = await context.newPage();
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Login' }).click();
-    await page.waitForURL(`${base}/`);
-
+  const noScript = { javaScriptEnabled: false, viewport: { width: 1280, height: 900 } };
+  // The login form itself, without script.
+  const session = await adminSession(browser, base, noScript);
+  await withAdminPage(browser, session, async (page) => {
     // The new-server form shows Microsoft 365's fields; choosing Custom needs a re-draw.
     await page.goto(`${base}/settings/network/oauth-servers/new`);
     await page.getByLabel('Name').fill('Lab IdP');
@@ -49,8 +42,7 @@ test('without JavaScript: add a Custom server, set SMTP to OAuth 2.0, Get Token,
     assert.equal(await page.getByLabel('Tenant').isVisible(), false, 'and not Microsoft\'s');
     assert.equal(await page.getByLabel('Name').inputValue(), 'Lab IdP', 'what was typed is kept');
     assert.equal(await page.getByText('Redirect URI to register with the provider').filter({ visible: true }).count(), 0, 'device code: no redirect URI');
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'nojs-provider-form-custom.png'), fullPage: true });
+    await screenshot(page, 'nojs-provider-form-custom');
     await page.getByLabel('Issuer URL').fill(lab.auth.issuer);
     await page.getByLabel('Client ID').fill(lab.auth.device.clientId);
     await page.getByLabel('Client Secret').fill(lab.auth.device.clientSecret);
@@ -78,7 +70,7 @@ test('without JavaScript: add a Custom server, set SMTP to OAuth 2.0, Get Token,
     assert.equal(await page.getByRole('button', { name: 'Copy code' }).isVisible(), false, 'no Copy button that cannot work');
     assert.equal(await page.getByRole('img', { name: 'QR code of the sign-in address' }).isVisible(), true, 'the QR code needs no script');
     assert.match((await page.getByRole('timer').textContent()) ?? '', /^(9|10) min \d+ s$/);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'nojs-smtp-awaiting.png'), fullPage: true });
+    await screenshot(page, 'nojs-smtp-awaiting');
 
     await lab.auth.approveDeviceCode(code);
     await (await device.panel()).waitForState('smtp', ['obtained'], 15_000);
@@ -89,7 +81,5 @@ test('without JavaScript: add a Custom server, set SMTP to OAuth 2.0, Get Token,
     await page.getByRole('button', { name: 'OK' }).click();
     await page.waitForURL(`${base}/settings/network/smtp`);
     assert.equal(await page.locator('[data-token-label]').textContent(), 'Not obtained');
-  } finally {
-    await context.close();
-  }
+  }, noScript);
 });

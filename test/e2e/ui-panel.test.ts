@@ -6,45 +6,19 @@
  * Controls are found by their visible labels and roles; screenshots go to test/artifacts/.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startSmtpLab, type SmtpLab } from '../../firmware-sim/cloud/smtp-server.js';
 import { PAGE_PATHS, type PanelClient } from '../../firmware-sim/panel-client.js';
-import { projectRoot } from '../../server/web/paths.js';
+import { adminSession, screenshot, withAdminPage, type SessionState } from '../helpers/admin-session.js';
 import { chromiumAvailable, launchChromium } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, bootDevice, configureOAuth, startLab, type Lab, type TestDevice } from '../helpers/device.js';
+import { bootDevice, configureOAuth, startLab, type Lab, type TestDevice } from '../helpers/device.js';
 
 const skip = chromiumAvailable() ? false : 'Chromium is not installed (apt-get install chromium)';
-const ARTIFACTS = path.join(projectRoot, 'test', 'artifacts');
 const SMTP_PASSWORD = 'ui-test-smtp-password';
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-/** Logs in as a person does, once per browser context. */
-async function login(context: BrowserContext, base: string): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Login' }).click();
-  await page.waitForURL(`${base}/`);
-  return page;
-}
-
-/** Logins are rate-limited per address (5 a minute): the tests share one logged-in session. */
-async function sharedSession(browser: Browser, base: string): Promise<Awaited<ReturnType<BrowserContext['storageState']>>> {
-  const context = await browser.newContext();
-  await login(context, base);
-  const state = await context.storageState();
-  await context.close();
-  return state;
-}
+const DESKTOP = { viewport: { width: 1280, height: 900 } };
 
 /** Whether an element is (at least partly) inside the visible part of the window. */
 async function inViewport(page: Page, selector: string): Promise<boolean> {
@@ -66,7 +40,7 @@ describe('the panel in Chromium', { skip }, () => {
   let base: string;
   let account: string;
   let providerId: string;
-  let session: Awaited<ReturnType<typeof sharedSession>>;
+  let session: SessionState;
 
   before(async () => {
     lab = await startLab({ deviceCodeTtl: 600 });
@@ -77,7 +51,7 @@ describe('the panel in Chromium', { skip }, () => {
     panel = await device.panel();
     providerId = await configureOAuth(panel, lab, { pop: true });
     browser = await launchChromium();
-    session = await sharedSession(browser, base);
+    session = await adminSession(browser, base);
   });
   after(async () => {
     await browser?.close();
@@ -103,42 +77,39 @@ describe('the panel in Chromium', { skip }, () => {
 
   test('Send Test E-mail and Connection Test: the result is next to the buttons, in view and focused; a reload sends nothing again', async () => {
     await saveSmtpPassword();
-    const context = await browser.newContext({ storageState: session, viewport: { width: 1280, height: 900 } });
     try {
-      const page = await context.newPage();
-      await page.goto(`${base}${PAGE_PATHS.smtp}`);
-      const received = smtp.received.length;
-      await page.getByLabel('Send to').fill('reader@example.com');
-      await page.getByRole('button', { name: 'Send Test E-mail' }).click();
-      await page.waitForURL(/\/settings\/network\/smtp#smtp-result$/);
-      assert.equal(smtp.received.length, received + 1, 'one test e-mail sent');
-      assert.match((await page.locator('#smtp-result').textContent()) ?? '', /reader@example\.com was accepted by the server/);
-      assert.ok(await inViewport(page, '#smtp-result'), 'the result is scrolled into view');
-      assert.equal(await page.evaluate(() => document.activeElement?.id), 'smtp-result', 'the focus is on the result, for screen readers');
-      assert.equal(await page.getByLabel('Send to').inputValue(), 'reader@example.com', 'the address typed is still there');
-      await screenshot(page, 'smtp-send-test-result');
+      await withAdminPage(browser, session, async (page) => {
+        await page.goto(`${base}${PAGE_PATHS.smtp}`);
+        const received = smtp.received.length;
+        await page.getByLabel('Send to').fill('reader@example.com');
+        await page.getByRole('button', { name: 'Send Test E-mail' }).click();
+        await page.waitForURL(/\/settings\/network\/smtp#smtp-result$/);
+        assert.equal(smtp.received.length, received + 1, 'one test e-mail sent');
+        assert.match((await page.locator('#smtp-result').textContent()) ?? '', /reader@example\.com was accepted by the server/);
+        assert.ok(await inViewport(page, '#smtp-result'), 'the result is scrolled into view');
+        assert.equal(await page.evaluate(() => document.activeElement?.id), 'smtp-result', 'the focus is on the result, for screen readers');
+        assert.equal(await page.getByLabel('Send to').inputValue(), 'reader@example.com', 'the address typed is still there');
+        await screenshot(page, 'smtp-send-test-result');
 
-      await page.reload();
-      assert.equal(smtp.received.length, received + 1, 'a reload does not send a second test e-mail');
-      assert.equal(await page.locator('#smtp-result').count(), 0, 'the result is shown once');
+        await page.reload();
+        assert.equal(smtp.received.length, received + 1, 'a reload does not send a second test e-mail');
+        assert.equal(await page.locator('#smtp-result').count(), 0, 'the result is shown once');
 
-      const connections = smtp.connections;
-      await page.getByRole('button', { name: 'Connection Test' }).click();
-      await page.waitForURL(/#smtp-result$/);
-      assert.match((await page.locator('#smtp-result').textContent()) ?? '', /Connection test to 127\.0\.0\.1:\d+ passed/);
-      assert.ok(await inViewport(page, '#smtp-result'));
-      await page.reload();
-      assert.equal(smtp.connections, connections + 1, 'a reload does not test again');
+        const connections = smtp.connections;
+        await page.getByRole('button', { name: 'Connection Test' }).click();
+        await page.waitForURL(/#smtp-result$/);
+        assert.match((await page.locator('#smtp-result').textContent()) ?? '', /Connection test to 127\.0\.0\.1:\d+ passed/);
+        assert.ok(await inViewport(page, '#smtp-result'));
+        await page.reload();
+        assert.equal(smtp.connections, connections + 1, 'a reload does not test again');
+      }, DESKTOP);
     } finally {
-      await context.close();
       await saveSmtpOAuth();
     }
   });
 
   test('Check Now: the result shows on the page it was pressed on, whose menu item is current and whose breadcrumb it keeps', async () => {
-    const context = await browser.newContext({ storageState: session, viewport: { width: 1280, height: 900 } });
-    try {
-      const page = await context.newPage();
+    await withAdminPage(browser, session, async (page) => {
       await page.goto(`${base}${PAGE_PATHS.pop}`);
       await page.getByRole('button', { name: 'Check Now' }).click();
       await page.waitForURL(/\/settings\/system\/email-status#pop-result$/);
@@ -156,15 +127,11 @@ describe('the panel in Chromium', { skip }, () => {
       await page.waitForURL(/\/email-status\/inbox#pop-result$/);
       assert.deepEqual(await currentMenuItem(page), ['E-mail Print Inbox']);
       assert.match((await page.locator('#pop-result h2').textContent()) ?? '', /Connection Test/);
-    } finally {
-      await context.close();
-    }
+    }, DESKTOP);
   });
 
   test('menu, breadcrumbs, headings and favicon: every page has its menu path, one current item, the same indent per level, no failed request', async () => {
-    const context = await browser.newContext({ storageState: session, viewport: { width: 1280, height: 900 } });
-    try {
-      const page = await context.newPage();
+    await withAdminPage(browser, session, async (page) => {
       const failed: string[] = [];
       page.on('response', (response) => {
         if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
@@ -197,15 +164,11 @@ describe('the panel in Chromium', { skip }, () => {
       assert.equal(answer.status(), 200);
       assert.match(answer.headers()['content-type'] ?? '', /image\/svg\+xml/);
       assert.deepEqual(failed, [], 'no request of these pages failed (the favicon included)');
-    } finally {
-      await context.close();
-    }
+    }, DESKTOP);
   });
 
   test('the Get Token confirmation shows the shared-token note as information, not as an error', async () => {
-    const context = await browser.newContext({ storageState: session });
-    try {
-      const page = await context.newPage();
+    await withAdminPage(browser, session, async (page) => {
       await page.goto(`${base}${PAGE_PATHS.smtp}`);
       await page.getByRole('button', { name: 'Get Token' }).click();
       const note = page.getByText('The token will also serve the E-mail Status setting');
@@ -219,15 +182,11 @@ describe('the panel in Chromium', { skip }, () => {
       await screenshot(page, 'get-token-confirm');
       await page.getByRole('link', { name: 'Cancel' }).click();
       assert.equal((await panel.tokenStatus('smtp')).state, 'not_obtained', 'Cancel changed nothing');
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('Add Authorization Server shows only what applies to the chosen type and grant', async () => {
-    const context = await browser.newContext({ storageState: session });
-    try {
-      const page = await context.newPage();
+    await withAdminPage(browser, session, async (page) => {
       await page.goto(`${base}/settings/network/oauth-servers/new`);
       assert.equal(await page.getByText('Leave blank to keep the current one').count(), 0, 'a new server has no current secret');
       const shown = (locator: ReturnType<Page['getByText']>) => locator.filter({ visible: true }).count();
@@ -246,45 +205,42 @@ describe('the panel in Chromium', { skip }, () => {
       await page.getByLabel('Type').selectOption({ label: 'Microsoft 365 (delegated, device code)' });
       assert.equal(await shown(redirect), 0);
       await screenshot(page, 'provider-form-microsoft');
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('waiting for the person at the provider: big code with a working Copy, the link, a QR code made on the device, a live countdown', async () => {
-    const context = await browser.newContext({ storageState: session, viewport: { width: 1280, height: 900 } });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-    const requests: string[] = [];
     try {
-      const page = await context.newPage();
-      page.on('request', (request) => requests.push(request.url()));
-      await page.goto(`${base}${PAGE_PATHS.smtp}`);
-      await page.getByRole('button', { name: 'Get Token' }).click();
-      await page.getByRole('button', { name: 'OK' }).click();
-      await page.waitForSelector('[data-user-code]');
-      const code = (await page.locator('[data-user-code]').textContent())!.trim();
-      assert.ok(code.length >= 6, 'a user code is shown');
-      const fontSize = await page.locator('[data-user-code]').evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
-      assert.ok(fontSize >= 28, `the code is large (${fontSize}px)`);
+      await withAdminPage(browser, session, async (page, context) => {
+        await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+        const requests: string[] = [];
+        page.on('request', (request) => requests.push(request.url()));
+        await page.goto(`${base}${PAGE_PATHS.smtp}`);
+        await page.getByRole('button', { name: 'Get Token' }).click();
+        await page.getByRole('button', { name: 'OK' }).click();
+        await page.waitForSelector('[data-user-code]');
+        const code = (await page.locator('[data-user-code]').textContent())!.trim();
+        assert.ok(code.length >= 6, 'a user code is shown');
+        const fontSize = await page.locator('[data-user-code]').evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+        assert.ok(fontSize >= 28, `the code is large (${fontSize}px)`);
 
-      await page.getByRole('button', { name: 'Copy code' }).click();
-      await page.getByText('Copied.').waitFor();
-      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code, 'the clipboard holds the code');
+        await page.getByRole('button', { name: 'Copy code' }).click();
+        await page.getByText('Copied.').waitFor();
+        assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code, 'the clipboard holds the code');
 
-      const link = await page.locator('.pending a.verification-uri').getAttribute('href');
-      assert.ok(link?.startsWith(`${lab.auth.baseUrl}`), `the verification URL is a link to the provider: ${link}`);
-      const qr = page.getByRole('img', { name: 'QR code of the sign-in address' });
-      assert.equal(await qr.evaluate((el) => el.tagName.toLowerCase()), 'svg', 'an inline SVG, drawn on the device');
-      assert.ok((await qr.boundingBox())!.width >= 120, 'big enough to scan');
+        const link = await page.locator('.pending a.verification-uri').getAttribute('href');
+        assert.ok(link?.startsWith(`${lab.auth.baseUrl}`), `the verification URL is a link to the provider: ${link}`);
+        const qr = page.getByRole('img', { name: 'QR code of the sign-in address' });
+        assert.equal(await qr.evaluate((el) => el.tagName.toLowerCase()), 'svg', 'an inline SVG, drawn on the device');
+        assert.ok((await qr.boundingBox())!.width >= 120, 'big enough to scan');
 
-      const timer = page.getByRole('timer');
-      const first = await timer.textContent();
-      assert.match(first ?? '', /^\d+ min \d+ s$/);
-      await page.waitForFunction((before) => document.querySelector('[role=timer]')?.textContent !== before, first, { timeout: 5000 });
-      await screenshot(page, 'smtp-awaiting-device-code');
-      assert.deepEqual(requests.filter((url) => !url.startsWith(base)), [], 'the page asked nothing of another server (no QR service)');
+        const timer = page.getByRole('timer');
+        const first = await timer.textContent();
+        assert.match(first ?? '', /^\d+ min \d+ s$/);
+        await page.waitForFunction((before) => document.querySelector('[role=timer]')?.textContent !== before, first, { timeout: 5000 });
+        await screenshot(page, 'smtp-awaiting-device-code');
+        assert.deepEqual(requests.filter((url) => !url.startsWith(base)), [], 'the page asked nothing of another server (no QR service)');
+      }, DESKTOP);
     } finally {
-      await context.close();
       await panel.deleteToken('smtp');
     }
   });
@@ -295,14 +251,14 @@ describe('the wait runs out, and an address that must not be a link', { skip }, 
   let device: TestDevice;
   let browser: Browser;
   let provider: http.Server;
-  let session: Awaited<ReturnType<typeof sharedSession>>;
+  let session: SessionState;
 
   before(async () => {
     lab = await startLab({ deviceCodeTtl: 4 });
     device = await bootDevice();
     await configureOAuth(await device.panel(), lab);
     browser = await launchChromium();
-    session = await sharedSession(browser, device.device.url);
+    session = await adminSession(browser, device.device.url);
     // A provider (plain HTTP on loopback) whose device authorization names a verification address
     // that is not https: the page must not make it a link.
     provider = http.createServer((request, response) => {
@@ -325,9 +281,7 @@ describe('the wait runs out, and an address that must not be a link', { skip }, 
   });
 
   test('when the code runs out, the page says so by itself and offers one "Get Token again", which starts a new wait', { timeout: 60_000 }, async () => {
-    const context = await browser.newContext({ storageState: session });
-    try {
-      const page = await context.newPage();
+    await withAdminPage(browser, session, async (page) => {
       await page.goto(`${device.device.url}${PAGE_PATHS.smtp}`);
       await page.getByRole('button', { name: 'Get Token' }).click();
       await page.getByRole('button', { name: 'OK' }).click();
@@ -341,9 +295,7 @@ describe('the wait runs out, and an address that must not be a link', { skip }, 
       await page.getByRole('button', { name: 'OK' }).click();
       const secondCode = (await page.locator('[data-user-code]').textContent())!.trim();
       assert.notEqual(secondCode, firstCode, 'a new code');
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('a verification address that is not https (or loopback http) is shown as text with a warning, never as a link or QR code', async () => {
@@ -356,9 +308,7 @@ describe('the wait runs out, and an address that must not be a link', { skip }, 
     });
     const account = 'odd@lab.example';
     await panel.saveSettings('smtp', { primaryServer: '127.0.0.1', port: '2525', timeout: '20', senderAddress: account, ssl: 'none', authMethod: 'oauth2', providerId: id, account });
-    const context = await browser.newContext({ storageState: session });
-    try {
-      const page = await context.newPage();
+    await withAdminPage(browser, session, async (page) => {
       await page.goto(`${device.device.url}${PAGE_PATHS.smtp}`);
       await page.getByRole('button', { name: 'Get Token' }).click();
       await page.getByRole('button', { name: 'OK' }).click();
@@ -369,8 +319,6 @@ describe('the wait runs out, and an address that must not be a link', { skip }, 
       assert.match(await page.locator('[data-unsafe-uri]').textContent() ?? '', /not https:\/\//);
       assert.equal(await page.locator('#token svg').count(), 0, 'no QR code for it');
       await screenshot(page, 'smtp-unsafe-verification-uri');
-    } finally {
-      await context.close();
-    }
+    });
   });
 });

@@ -1,5 +1,6 @@
-import { DEFAULT_LANGUAGE, languages } from '../i18n/index.js';
+import { DEFAULT_LANGUAGE, isLanguage, languages, type Language } from '../i18n/index.js';
 import type { FormSpec } from './form.js';
+import type { SettingsRepository } from './settings-repository.js';
 
 /** Device-wide preferences the admin sets from the header (not a page of its own): the default language. */
 export const devicePreferencesForm: FormSpec = {
@@ -13,3 +14,9 @@ export const devicePreferencesForm: FormSpec = {
     },
   ],
 };
+
+/** The language the device speaks when nobody chose one: its own mail (alerts, scans) and visitors without a match. */
+export function deviceLanguage(settings: SettingsRepository): Language {
+  const saved = settings.values(devicePreferencesForm).language;
+  return isLanguage(saved) ? saved : DEFAULT_LANGUAGE;
+}

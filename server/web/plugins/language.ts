@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_LANGUAGE, isLanguage, localeFor, pickLanguage, type Language, type Locale } from '../../i18n/index.js';
-import { devicePreferencesForm } from '../../settings/device-preferences.js';
+import { localeFor, pickLanguage, type Locale } from '../../i18n/index.js';
+import { deviceLanguage } from '../../settings/device-preferences.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,15 +12,10 @@ declare module 'fastify' {
 /** The visitor's own choice from the header; a cookie, not the session, so an anonymous page stores nothing. */
 export const LANGUAGE_COOKIE = 'mfp_lang';
 
-export function deviceLanguage(fastify: FastifyInstance): Language {
-  const saved = fastify.services.settings.values(devicePreferencesForm).language;
-  return isLanguage(saved) ? saved : DEFAULT_LANGUAGE;
-}
-
 /** Chooses each request's language before anything answers it (the login redirect and error pages speak it too). */
 export function addLanguageHook(fastify: FastifyInstance): void {
   fastify.decorateRequest('locale', null as unknown as Locale);
   fastify.addHook('onRequest', async (request) => {
-    request.locale = localeFor(pickLanguage(request.cookies[LANGUAGE_COOKIE], request.headers['accept-language'], () => deviceLanguage(fastify)));
+    request.locale = localeFor(pickLanguage(request.cookies[LANGUAGE_COOKIE], request.headers['accept-language'], () => deviceLanguage(fastify.services.settings)));
   });
 }

@@ -143,7 +143,7 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
     const testTo = (request.body?.testTo ?? '').trim();
     let result;
     try {
-      result = await services.sender.sendTest(testTo);
+      result = await services.sender.sendTest(testTo, request.locale);
     } catch (err) {
       if (!(err instanceof MailJobError)) throw err;
       return showPage(request, reply, 'smtp', services.settings.values(mailForms.smtp), {}, 400, { testTo, testToError: request.locale.t('validate.email') });
@@ -151,7 +151,7 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
     return redirectToResult(request, reply, smtpResult, { kind: 'sendTest', result, testTo });
   });
   fastify.post(`${smtpPath}/connection-test`, async (request, reply) => {
-    const result = await services.sender.testConnection();
+    const result = await services.sender.testConnection(request.locale.t);
     return redirectToResult(request, reply, smtpResult, { kind: 'connectionTest', result });
   });
 

@@ -49,6 +49,8 @@ export interface Locale {
   dateTime(ms: number): string;
   /** Time of day only, for moments within the next minutes or hours. */
   time(ms: number): string;
+  /** A day, for certificate validity and the like. */
+  date(ms: number): string;
 }
 
 const locales = new Map<Language, Locale>();
@@ -58,7 +60,8 @@ export function localeFor(lang: Language): Locale {
   if (!locale) {
     const dateTime = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'long' });
     const time = new Intl.DateTimeFormat(lang, { timeStyle: 'long' });
-    locale = { lang, t: translator(lang), dateTime: (ms) => dateTime.format(ms), time: (ms) => time.format(ms) };
+    const date = new Intl.DateTimeFormat(lang, { dateStyle: 'medium' });
+    locale = { lang, t: translator(lang), dateTime: (ms) => dateTime.format(ms), time: (ms) => time.format(ms), date: (ms) => date.format(ms) };
     locales.set(lang, locale);
   }
   return locale;

@@ -62,6 +62,7 @@ export const en = {
   'common.error': 'Something went wrong on the device. Nothing was changed. ({id})',
   'common.seconds': 'seconds',
   'common.minutes': 'minutes',
+  'common.listSeparator': ', ',
 
   'validate.integer': 'Enter a whole number.',
   'validate.range': 'Enter a number from {min} to {max}.',
@@ -151,7 +152,7 @@ export const en = {
   'providers.redirectUriHelpCustom': 'Register exactly this URI as a redirect URI of the app at the provider. Open the panel with the address the admins use, so it matches.',
   'providers.appOnlyHelp': 'App-only: grant the app the application permissions SMTP.SendAsApp and POP.AccessAsApp with admin consent, and register its service principal in Exchange Online. The Account Name on the SMTP and E-mail Status pages is the mailbox the app sends as.',
   'providers.test': 'Test',
-  'providers.testOk': 'The provider answered: {detail}',
+  'providers.testOk': 'The provider {issuer} answered. It offers: {endpoints}; its token endpoint is reachable (HTTP {status}).',
   'providers.testFailed': 'The provider could not be reached or answered wrongly: {detail}',
   'providers.tenantAppOnly': 'App-only needs the tenant itself (its ID or domain), not "organizations" or "common".',
   'grant.device_code': 'Device code (a person enters a code on another device)',

@@ -65,6 +65,7 @@ export const ja: Record<MessageKey, string> = {
   'common.error': '装置で問題が発生しました。何も変更されていません。（{id}）',
   'common.seconds': '秒',
   'common.minutes': '分',
+  'common.listSeparator': '、',
 
   'validate.integer': '整数を入力してください。',
   'validate.range': '{min}～{max} の数値を入力してください。',
@@ -154,7 +155,7 @@ export const ja: Record<MessageKey, string> = {
   'providers.redirectUriHelpCustom': 'この URI をそのまま、プロバイダーでアプリのリダイレクト URI として登録してください。一致させるため、管理者が普段使うアドレスでパネルを開いてください。',
   'providers.appOnlyHelp': 'アプリ専用: アプリにアプリケーションのアクセス許可 SMTP.SendAsApp と POP.AccessAsApp を付与して管理者の同意を与え、そのサービスプリンシパルを Exchange Online に登録してください。SMTP と Eメールステータスのページのアカウント名は、アプリが送信者として使うメールボックスです。',
   'providers.test': 'テスト',
-  'providers.testOk': 'プロバイダーが応答しました: {detail}',
+  'providers.testOk': 'プロバイダー {issuer} が応答しました。提供しているエンドポイント: {endpoints}。トークンエンドポイントに接続できます（HTTP {status}）。',
   'providers.testFailed': 'プロバイダーに接続できないか、応答が正しくありません: {detail}',
   'providers.tenantAppOnly': 'アプリ専用には、「organizations」や「common」ではなく、テナントそのもの（ID またはドメイン）が必要です。',
   'grant.device_code': 'デバイスコード（別の機器でコードを入力します）',

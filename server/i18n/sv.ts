@@ -66,6 +66,7 @@ export const sv: Record<MessageKey, string> = {
   'common.error': 'Något gick fel i enheten. Inget ändrades. ({id})',
   'common.seconds': 'sekunder',
   'common.minutes': 'minuter',
+  'common.listSeparator': ', ',
 
   'validate.integer': 'Ange ett heltal.',
   'validate.range': 'Ange ett tal från {min} till {max}.',
@@ -155,7 +156,7 @@ export const sv: Record<MessageKey, string> = {
   'providers.redirectUriHelpCustom': 'Registrera exakt denna URI som omdirigerings-URI för appen hos leverantören. Öppna panelen med den adress som administratörerna använder, så att den stämmer.',
   'providers.appOnlyHelp': 'Endast app: ge appen programbehörigheterna SMTP.SendAsApp och POP.AccessAsApp med administratörsmedgivande och registrera dess tjänsthuvudnamn i Exchange Online. Kontonamnet på sidorna SMTP och E-post status är postlådan som appen skickar som.',
   'providers.test': 'Testa',
-  'providers.testOk': 'Leverantören svarade: {detail}',
+  'providers.testOk': 'Leverantören {issuer} svarade. Den erbjuder: {endpoints}; dess tokenslutpunkt går att nå (HTTP {status}).',
   'providers.testFailed': 'Leverantören gick inte att nå eller svarade felaktigt: {detail}',
   'providers.tenantAppOnly': 'Endast app kräver själva klientorganisationen (dess ID eller domän), inte ”organizations” eller ”common”.',
   'grant.device_code': 'Enhetskod (en person anger en kod på en annan enhet)',

@@ -1,5 +1,7 @@
 import Negotiator from 'negotiator';
 import { en, type MessageKey } from './en.js';
+import { ja } from './ja.js';
+import { sv } from './sv.js';
 
 export type { MessageKey };
 export type Params = Record<string, string | number>;
@@ -8,11 +10,13 @@ export type Translate = (key: MessageKey, params?: Params) => string;
 /** The panel's languages, each named in itself (as the language picker shows them). English first: the fallback. */
 export const languages = [
   { code: 'en', name: 'English' },
+  { code: 'ja', name: '日本語' },
+  { code: 'sv', name: 'Svenska' },
 ] as const satisfies readonly { code: string; name: string }[];
 export type Language = (typeof languages)[number]['code'];
 export const DEFAULT_LANGUAGE: Language = 'en';
 
-const catalogs: Record<Language, Partial<Record<MessageKey, string>>> = { en };
+const catalogs: Record<Language, Partial<Record<MessageKey, string>>> = { en, ja, sv } satisfies Record<Language, Record<MessageKey, string>>;
 
 export function isLanguage(code: unknown): code is Language {
   return typeof code === 'string' && Object.hasOwn(catalogs, code);

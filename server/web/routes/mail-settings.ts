@@ -24,7 +24,7 @@ function formContext(services: Services, purpose: MailPurpose): FormContext {
 }
 
 function pageTitles(purposes: MailPurpose[], t: Translate): string {
-  return purposes.map((purpose) => t(mailForms[purpose].title)).join(', ');
+  return purposes.map((purpose) => t(mailForms[purpose].title)).join(t('common.listSeparator'));
 }
 
 /** The SMTP page and the E-mail Status (POP) page: one route set, driven by each page's form spec. */

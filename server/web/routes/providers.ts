@@ -6,8 +6,17 @@ import { fieldViews } from '../form-view.js';
 import type { Translate } from '../../i18n/index.js';
 import { flash, renderPage } from '../render.js';
 import { callbackUri } from './oauth-callback.js';
+import type { MessageKey } from '../../i18n/index.js';
+import type { EndpointName } from '../../oauth/provider-clients.js';
 
 const BASE = '/settings/network/oauth-servers';
+/** The Test result names the endpoints a provider offers as the form's fields name them. */
+const ENDPOINT_LABELS = {
+  authorization_endpoint: 'providers.authorizationEndpoint',
+  token_endpoint: 'providers.tokenEndpoint',
+  device_authorization_endpoint: 'providers.deviceAuthorizationEndpoint',
+  revocation_endpoint: 'providers.revocationEndpoint',
+} as const satisfies Record<EndpointName, MessageKey>;
 type Body = Record<string, string | undefined>;
 
 export const providerRoutes: FastifyPluginAsync = async (fastify) => {
@@ -97,7 +106,13 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     const id = parseId(request.params.id);
     if (id === undefined) return reply.callNotFound();
     const result = await services.clients.test(services.providers.get(id)!);
-    flash(request, result.ok ? 'ok' : 'error', result.ok ? 'providers.testOk' : 'providers.testFailed', { detail: result.detail });
+    if (result.ok) {
+      const { t } = request.locale;
+      const endpoints = result.endpoints.map((name) => t(ENDPOINT_LABELS[name])).join(t('common.listSeparator'));
+      flash(request, 'ok', 'providers.testOk', { issuer: result.issuer, endpoints, status: result.tokenEndpointStatus });
+    } else {
+      flash(request, 'error', 'providers.testFailed', { detail: result.detail });
+    }
     return reply.redirect(`${BASE}/${id}`);
   });
 
@@ -108,7 +123,7 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     const provider = services.providers.get(id)!;
     const pages = usedBy(id, t);
     if (pages.length) {
-      flash(request, 'error', 'providers.inUse', { pages: pages.join(', ') });
+      flash(request, 'error', 'providers.inUse', { pages: pages.join(t('common.listSeparator')) });
       return reply.redirect(BASE);
     }
     if (request.body?.confirm !== 'ok') {

@@ -14,6 +14,8 @@ import { popFaults } from './catalog/pop-faults.js';
 import { alertEvents } from './catalog/alert-events.js';
 import { microsoft365 } from './catalog/microsoft-365.js';
 import { smtpTransient } from './catalog/smtp-transient.js';
+import { smtp5739Causes } from './catalog/smtp-5-7-139-causes.js';
+import { wrongSender } from './catalog/wrong-sender.js';
 
 export const SCENARIOS: Scenario[] = [
   firstSetup,
@@ -30,6 +32,8 @@ export const SCENARIOS: Scenario[] = [
   alertEvents,
   microsoft365,
   smtpTransient,
+  smtp5739Causes,
+  wrongSender,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -3,6 +3,7 @@ import type { Services } from '../services.js';
 import type { MessageKey } from '../i18n/index.js';
 import { t } from './render.js';
 import { reasonText, tokenPanel } from './token-panel.js';
+import { senderFixOffer } from './sender-fix.js';
 
 /** One outbox row as the home page shows it (no secrets: subjects, addresses, server replies). */
 export interface OutboxRow {
@@ -15,6 +16,8 @@ export interface OutboxRow {
   statusLabel: string;
   why: string | null;
   remedy: string | null;
+  /** 5.7.60: set the Sender Address to this account (a button). */
+  senderFix: { account: string } | null;
   next: string | null;
 }
 
@@ -48,6 +51,7 @@ export function outboxView(services: Services): { rows: OutboxRow[]; summary: st
       statusLabel: t(`outbox.status.${job.status}`),
       why,
       remedy,
+      senderFix: job.status === 'failed' ? senderFixOffer(services, job.reason?.code) : null,
       next: job.status === 'queued' && job.attempts > 0 ? `${t('outbox.attempts', { attempts: job.attempts })}, ${t('outbox.nextAttempt', { time: time(job.nextAttemptAt) })}` : null,
     };
   });

@@ -83,8 +83,8 @@ describe('SMTP page: Send Test E-mail and Connection Test', () => {
       assert.equal(steps.get('AUTH')?.status, 'failed');
       assert.match(steps.get('AUTH')!.text, /S: 535 5\.7\.139 Authentication unsuccessful/);
       const text = textOf(conn.html);
-      assert.match(text, /SMTP AUTH is disabled for this tenant or mailbox/);
-      assert.match(text, /What to do: Ask the Microsoft 365 administrator to allow authenticated SMTP/);
+      assert.match(text, /SMTP AUTH is turned off for the whole Microsoft 365 organization/);
+      assert.match(text, /What to do: Ask the Microsoft 365 administrator to allow SMTP AUTH for the organization/);
       assert.equal(mail.smtp.authAttempts.length - attempts, 2, 'tried again once with a renewed token');
       assert.equal((await panel.tokenStatus('smtp')).state, 'invalid');
     } finally {

@@ -90,7 +90,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
     remedy,
     warning: status.warning
       ? t(status.accessExpiresAt !== null && status.accessExpiresAt <= now ? 'token.warningExpired' : 'token.warning', { time: new Date(status.warning.at).toISOString().slice(11, 19) })
-      : status.state === 'obtained' && lacksScope(status.scope, scopesOf(provider)[purpose])
+      : status.state === 'obtained' && lacksScope(status.scope, scopesOf(provider)[services.accounts.scopeUse(purpose)])
         ? t('token.missingScope', { page: t(mailForms[purpose].title) })
         : null,
     pending: pending

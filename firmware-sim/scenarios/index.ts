@@ -16,6 +16,7 @@ import { microsoft365 } from './catalog/microsoft-365.js';
 import { smtpTransient } from './catalog/smtp-transient.js';
 import { smtp5739Causes } from './catalog/smtp-5-7-139-causes.js';
 import { wrongSender } from './catalog/wrong-sender.js';
+import { imapCheck } from './catalog/imap-check.js';
 
 export const SCENARIOS: Scenario[] = [
   firstSetup,
@@ -34,6 +35,7 @@ export const SCENARIOS: Scenario[] = [
   smtpTransient,
   smtp5739Causes,
   wrongSender,
+  imapCheck,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -14,14 +14,8 @@ export const wrongSender: Scenario = {
       title: `token obtained; the Sender Address is ${OTHER_SENDER}, which the mailbox may not send as`,
       async run(ctx) {
         await ctx.obtainToken('smtp');
-        const { panel } = ctx.first;
-        const page = (await panel.get('/settings/network/smtp')).html;
-        const value = (name: string) => new RegExp(`name="${name}"[^>]*value="([^"]*)"`).exec(page)?.[1] ?? '';
-        const providerId = /<option value="(\d+)" selected/.exec(page)?.[1] ?? '';
-        await panel.saveSettings('smtp', {
-          primaryServer: value('primaryServer'), port: value('port'), timeout: value('timeout'), senderName: value('senderName'),
-          senderAddress: OTHER_SENDER, ssl: 'none', authMethod: 'oauth2', providerId, account: ctx.cloud.account.email,
-        });
+        const saved = await ctx.first.panel.changeSettings('smtp', { senderAddress: OTHER_SENDER });
+        ctx.expectEqual(saved.status, 200, 'saved');
         ctx.note('tech', `SMTP page › Sender Address ${OTHER_SENDER} › Save`);
         await ctx.fault({ target: 'smtp', fault: { kind: 'send_as' } });
       },

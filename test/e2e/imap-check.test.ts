@@ -12,7 +12,7 @@ import { dovecotAvailable, startDovecotLab, type DovecotLab } from '../../firmwa
 import { translator } from '../../server/i18n/index.js';
 import { chromiumAvailable, labelPattern, launchChromium } from '../helpers/browser.js';
 import { adminSession, screenshot, withAdminPage } from '../helpers/admin-session.js';
-import { bootDevice, configureOAuth, obtainToken, startLab, type Lab, type TestDevice } from '../helpers/device.js';
+import { bootDevice, configureOAuth, introspectionUrl, obtainToken, startLab, type Lab, type TestDevice } from '../helpers/device.js';
 
 const skip = !chromiumAvailable() ? 'Chromium is not installed (apt-get install chromium)'
   : !dovecotAvailable() || !fs.existsSync('/usr/lib/dovecot/imap') ? 'Dovecot with IMAP is not installed (apt-get install dovecot-core dovecot-imapd)' : false;
@@ -26,10 +26,7 @@ describe('E-mail Status on IMAP, in the browser', { skip }, () => {
 
   before(async () => {
     lab = await startLab();
-    const url = new URL('/token/introspection', lab.auth.issuer);
-    url.username = encodeURIComponent(lab.auth.introspector.clientId);
-    url.password = encodeURIComponent(lab.auth.introspector.clientSecret);
-    imap = await startDovecotLab({ introspection: { url: url.href }, imap: {} });
+    imap = await startDovecotLab({ introspection: { url: introspectionUrl(lab) }, imap: {} });
     device = await bootDevice();
     // Provider, SMTP and POP pages set up as earlier walks do; the token obtained through the panel.
     const panel = await device.panel();

@@ -58,6 +58,14 @@ export async function startLab(options: AuthorizationServerOptions = {}): Promis
   return { auth, close: () => auth.close() };
 }
 
+/** Where Dovecot checks the device's tokens: the lab's introspection endpoint, with its client's credentials. */
+export function introspectionUrl(lab: Lab): string {
+  const url = new URL(lab.auth.endpoints.introspection);
+  url.username = encodeURIComponent(lab.auth.introspector.clientId);
+  url.password = encodeURIComponent(lab.auth.introspector.clientSecret);
+  return url.href;
+}
+
 /** Registers the lab as a provider and points SMTP (and optionally POP) at one account. */
 export async function configureOAuth(panel: PanelClient, lab: Lab, options: { pop?: boolean; account?: string; popAccount?: string } = {}): Promise<string> {
   const providerId = await panel.addProvider({

@@ -13,7 +13,7 @@ import { PAGE_PATHS, textOf, type PanelClient } from '../../../firmware-sim/pane
 import type { PopCheckOutcome } from '../../../server/mail/pop-checker.js';
 import { en } from '../../../server/i18n/en.js';
 import { POP_CHECK_PATHS } from '../../../server/web/routes/pop-check.js';
-import { bootDevice, configureOAuth, obtainToken, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
+import { bootDevice, configureOAuth, introspectionUrl, obtainToken, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
 
 function mail(subject: string): string {
   return `From: Alice Example <alice@lab.example>\r\nTo: printer@lab.example\r\nSubject: ${subject}\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <${randomUUID()}@lab.example>\r\n\r\nPlease print this.\r\n`;
@@ -44,19 +44,14 @@ describe('IMAP mailbox check against Dovecot with a token from the lab authoriza
   skip: dovecotAvailable() && fs.existsSync('/usr/lib/dovecot/imap') ? false : `${DOVECOT_BIN} or dovecot-imapd is not installed: IMAP tests skipped`,
 }, () => {
   let lab: Lab;
-  let introspectionUrl: string;
 
   before(async () => {
     lab = await startLab({ deviceCodeTtl: 600 });
-    const url = new URL('/token/introspection', lab.auth.issuer);
-    url.username = encodeURIComponent(lab.auth.introspector.clientId);
-    url.password = encodeURIComponent(lab.auth.introspector.clientSecret);
-    introspectionUrl = url.href;
   });
   after(async () => lab.close());
 
   async function dovecot(t: TestContext, options: Partial<DovecotLabOptions> = {}): Promise<DovecotLab> {
-    const d = await startDovecotLab({ introspection: { url: introspectionUrl }, imap: {}, ...options });
+    const d = await startDovecotLab({ introspection: { url: introspectionUrl(lab) }, imap: {}, ...options });
     t.after(() => d.close());
     return d;
   }

@@ -133,6 +133,16 @@ describe('IMAP mailbox check against Dovecot with a token from the lab authoriza
     assert.equal((await panel.tokenStatus('pop')).state, 'invalid');
   });
 
+  test('the IMAP server cannot check the token (its introspection is down): temporary, the token stays Obtained', async (t) => {
+    const imap = await dovecot(t, { introspection: { url: 'http://dovecot:unused-secret@127.0.0.1:9/token/introspection' } });
+    const { panel } = await imapDevice(t, imap);
+    const { html, outcome } = await checkNow(panel);
+    assert.equal(outcome.problem?.code, 'temporary', JSON.stringify(outcome.problem));
+    assert.equal(outcome.problem?.transient, true);
+    assert.ok(textOf(html).includes(en['imapCheck.problem.temporary']), 'the IMAP words, not the POP3 ones');
+    assert.equal((await panel.tokenStatus('pop')).state, 'obtained', 'a server that could not check is no reason to drop the token');
+  });
+
   test('a folder that does not exist, STARTTLS the server does not offer: each its own message, the token untouched', async (t) => {
     const imap = await dovecot(t);
     const { panel } = await imapDevice(t, imap, { folder: 'Scans' });

@@ -128,7 +128,7 @@ export const en = {
   'providers.clientSecret': 'Client Secret',
   'providers.clientSecretHelp': 'Needed for Microsoft 365 app-only and Google Workspace; for the other types only if the app is a confidential client.',
   'providers.smtpScope': 'Scopes for SMTP',
-  'providers.popScope': 'Scopes for POP',
+  'providers.popScope': 'Scopes for POP and IMAP',
   'providers.extraScope': 'Other Scopes',
   'providers.extraScopeHelp': 'Asked with every token, e.g. offline_access so the device can renew the token itself.',
   'providers.usedBy': 'Used by',

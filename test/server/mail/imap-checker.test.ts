@@ -13,7 +13,8 @@ import { PAGE_PATHS, textOf, type PanelClient } from '../../../firmware-sim/pane
 import type { PopCheckOutcome } from '../../../server/mail/pop-checker.js';
 import { en } from '../../../server/i18n/en.js';
 import { POP_CHECK_PATHS } from '../../../server/web/routes/pop-check.js';
-import { bootDevice, configureOAuth, introspectionUrl, obtainToken, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
+import { PopChecker } from '../../../server/mail/pop-checker.js';
+import { bootDevice, configureOAuth, introspectionUrl, obtainToken, startLab, tempDir, throwawayCertificate, type Lab, type TestDevice } from '../../helpers/device.js';
 
 function mail(subject: string): string {
   return `From: Alice Example <alice@lab.example>\r\nTo: printer@lab.example\r\nSubject: ${subject}\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <${randomUUID()}@lab.example>\r\n\r\nPlease print this.\r\n`;
@@ -155,5 +156,31 @@ describe('IMAP mailbox check against Dovecot with a token from the lab authoriza
     assert.equal(plain.outcome.problem?.code, 'no_stls', JSON.stringify(plain.outcome.problem));
     assert.ok(textOf(plain.html).includes(en['imapCheck.problem.no_stls']));
     assert.equal((await panel.tokenStatus('pop')).state, 'obtained');
+  });
+
+  test('STARTTLS with a real token: the device upgrades before AUTHENTICATE; a certificate it does not trust is a TLS problem, in IMAP\'s words', async (t) => {
+    const dir = tempDir('imap-cert-');
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const cert = throwawayCertificate(dir);
+    if (!cert) return t.skip('openssl is not available to make a throwaway certificate');
+    const imap = await dovecot(t, { tls: cert });
+    const { device, panel, account } = await imapDevice(t, imap, { ssl: 'starttls' });
+    await imap.deliver(account, mail('Over STARTTLS'));
+
+    const refused = await checkNow(panel);
+    assert.equal(refused.outcome.problem?.code, 'tls', JSON.stringify(refused.outcome.problem));
+    assert.ok(textOf(refused.html).includes(en['imapCheck.problem.tls']));
+
+    // The same settings with the lab certificate trusted (only the CA differs).
+    const { db, settings, accounts, tokens } = device.device.services;
+    const checker = new PopChecker({ db, settings, accounts, tokens, log: { info: () => {}, warn: () => {}, error: () => {} }, tls: { ca: fs.readFileSync(cert.certFile) } });
+    t.after(() => checker.close());
+    const check = await checker.checkNow();
+    assert.deepEqual([check.ok, check.fetched], [true, 1], JSON.stringify(check.problem));
+    assert.equal(check.steps.find((s) => s.step === 'tls')?.status, 'ok');
+    const lines = check.transcript.map((l) => l.text);
+    const starttls = lines.findIndex((l) => /^\d+ STARTTLS$/.test(l));
+    const authenticate = lines.findIndex((l) => /AUTHENTICATE XOAUTH2/.test(l));
+    assert.ok(starttls >= 0 && starttls < authenticate, `STARTTLS before AUTHENTICATE:\n${lines.join('\n')}`);
   });
 });

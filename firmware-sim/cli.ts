@@ -132,7 +132,7 @@ function startEnvironment(env: NodeJS.ProcessEnv, count: number, baseDir: string
   };
   const named: [string, number][] = [];
   for (const [name, base] of [['PORT', ports.device], ['HTTPS_PORT', ports.deviceHttps]] as const) {
-    for (let i = 0; i < count; i++) named.push([i === 0 ? name : `${name}+${i} (device ${i + 1})`, base + i]);
+    for (let i = 0; i < count; i++) named.push([i === 0 ? name : `${name}+${i} for device ${i + 1}`, base + i]);
     if (base + count - 1 > 65535) throw new ConfigError(`${name}="${env[name]}" leaves no room for ${count} devices (ports up to ${base + count - 1}; the last is 65535)`);
   }
   named.push(['LAB_AUTH_PORT', ports.auth], ['LAB_SMTP_PORT', ports.smtp], ['LAB_POP_PORT', ports.pop], ['LAB_CONTROL_PORT', ports.control]);

@@ -35,7 +35,8 @@ async function runningSimulator() {
   return state && { state, start: commandLine.command === 'start' && !commandLine.values.help, message: runFile.alreadyRunningMessage(state) };
 }
 
-const running = await runningSimulator();
+// An older build that cannot tell must not stop the build that fixes it.
+const running = await runningSimulator().catch(() => undefined);
 if (running?.start) {
   process.stderr.write(`sim: ${running.message}\n`);
   process.exit(1);

@@ -7,6 +7,14 @@ import { fixedEndpoints, type Authorities, type Endpoints } from './provider-pro
 /** How long one request to a provider may take; a printer must not hang on a dead network. */
 export const PROVIDER_TIMEOUT_SECONDS = 15;
 
+const ENDPOINT_NAMES = ['authorization_endpoint', 'token_endpoint', 'device_authorization_endpoint', 'revocation_endpoint'] as const;
+export type EndpointName = (typeof ENDPOINT_NAMES)[number];
+
+/** What the Test button learnt, as data: the page words it in the admin's language. */
+export type ProviderTestResult =
+  | { ok: true; issuer: string; endpoints: EndpointName[]; tokenEndpointStatus: number }
+  | { ok: false; detail: string };
+
 export class DiscoveryError extends Error {
   constructor(
     message: string,
@@ -44,17 +52,15 @@ export class ProviderClients {
    * The Test button: can the device reach the provider, and what does it offer? Discovery for a custom
    * issuer; for fixed endpoints, any HTTP answer from the token endpoint proves it is reachable.
    */
-  async test(provider: Provider): Promise<{ ok: boolean; detail: string }> {
+  async test(provider: Provider): Promise<ProviderTestResult> {
     this.forget(provider.id);
     try {
       const config = await this.configuration(provider);
       const metadata = config.serverMetadata();
-      const offered = (['authorization_endpoint', 'token_endpoint', 'device_authorization_endpoint', 'revocation_endpoint'] as const)
-        .filter((name) => metadata[name])
-        .map((name) => name.replace(/_endpoint$/, '').replace(/_/g, ' '));
+      const endpoints = ENDPOINT_NAMES.filter((name) => metadata[name]);
       const response = await fetch(metadata.token_endpoint!, { method: 'POST', signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000) });
       await response.body?.cancel();
-      return { ok: true, detail: `${metadata.issuer} (${offered.join(', ')}; token endpoint answered HTTP ${response.status})` };
+      return { ok: true, issuer: metadata.issuer, endpoints, tokenEndpointStatus: response.status };
     } catch (err) {
       const cause = err instanceof DiscoveryError ? err.cause : err;
       const message = cause instanceof Error ? `${cause.message}${cause.cause instanceof Error ? `: ${cause.cause.message}` : ''}` : String(cause);

@@ -28,10 +28,16 @@ import { oauthCallbackRoutes } from './web/routes/oauth-callback.js';
 import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
 import { alertRoutes } from './firmware/alert-routes.js';
+import { menuBadges, tokenNotices } from './web/token-notices.js';
+import { tokenCareRoutes } from './web/routes/token-care.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
+  }
+  interface FastifyReply {
+    /** @fastify/view merges these into every template's data (it decorates replies with them). */
+    locals: Record<string, unknown> | null;
   }
 }
 
@@ -84,6 +90,11 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     if (request.url.startsWith('/api/')) return reply.code(401).send({ error: 'login_required' });
     return reply.redirect('/login');
   });
+  // The menu's badges: every page shows which setting has a token needing attention (a few SQLite reads).
+  fastify.addHook('preHandler', async (request, reply) => {
+    if (!request.session.user || request.url.startsWith('/api/') || request.url.startsWith('/static/')) return;
+    reply.locals = { ...reply.locals, menuBadges: menuBadges(tokenNotices(services)) };
+  });
   // Every state-changing request carries the form's CSRF token.
   fastify.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
@@ -118,6 +129,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(tlsRoutes);
   await fastify.register(popCheckRoutes);
   await fastify.register(alertRoutes);
+  await fastify.register(tokenCareRoutes);
 };
 
 export type App = FastifyInstance;

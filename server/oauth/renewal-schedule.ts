@@ -76,7 +76,9 @@ export class RenewalSchedule {
     if (status.state !== 'obtained' || !status.life || status.life.nextRenewalAt === null) return null;
     // A retry stands only while the renewal is still overdue (a mail may have renewed the grant since).
     const retry = this.#retries.get(this.#id(key, status.life.grantAt));
-    return retry && status.life.nextRenewalAt <= this.#tokens.now() ? retry.at : status.life.nextRenewalAt;
+    // Past a known end (a Testing app's 7 days), one renewal lets the provider say so: Invalid now, not at the next mail.
+    const due = Math.min(status.life.nextRenewalAt, status.life.signInBy ?? Infinity);
+    return retry && due <= this.#tokens.now() ? retry.at : due;
   }
 
   #id(key: TokenKey, grantAt: number): string {

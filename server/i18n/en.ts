@@ -569,6 +569,10 @@ export const en = {
   'tokenCare.syslogHost': 'Syslog Server',
   'tokenCare.syslogPort': 'Syslog Port',
   'common.days': 'days',
+  'notify.subject.invalid': '[{model}] The {pages} token is Invalid',
+  'notify.subject.signInSoon': '[{model}] The {pages} token needs a new sign-in by {time}',
+  'notify.body.invalid': '{model}: the OAuth 2.0 token of {account} at {provider}, used by the {pages} setting, is Invalid ({reason}). Mail that needs it waits in the outbox. To fix it, open the {pages} page of the web panel, press Delete, then Get Token, and sign in as {account}.',
+  'notify.body.signInSoon': '{model}: the OAuth 2.0 token of {account} at {provider}, used by the {pages} setting, will need a new sign-in by {time}. Before then, open the {pages} page of the web panel, press Delete, then Get Token, and sign in as {account}.',
 } as const;
 
 export type MessageKey = keyof typeof en;

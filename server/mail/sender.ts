@@ -151,7 +151,7 @@ type Pool = Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
 type Mailer = typeof NodemailerModule.default;
 let nodemailer: Mailer | undefined;
 /** nodemailer is loaded when the device first mails, not at boot: a printer that never mails does not pay for it. */
-async function loadNodemailer(): Promise<Mailer> {
+export async function loadNodemailer(): Promise<Mailer> {
   return (nodemailer ??= (await import('nodemailer')).default);
 }
 

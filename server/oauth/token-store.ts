@@ -25,6 +25,7 @@ import {
   jitterOf,
   NO_GRANT_RULES,
   needsRenewal,
+  SIGN_IN_NOTICE_MS,
   statusOf,
   transition,
   type Credential,
@@ -77,6 +78,16 @@ export interface CredentialStatus extends TokenStatus {
 /** A status with the grant's history and forecast, only while a token is held (Obtained or Invalid). */
 export interface CredentialView extends CredentialStatus {
   life: GrantLife | null;
+}
+
+/**
+ * Whether a token needs the admin: Invalid, or a new sign-in needed within SIGN_IN_NOTICE_MS (the
+ * home page's notice, the menu badge and the notifications all ask this).
+ */
+export function attentionOf(view: CredentialView, now: number): 'invalid' | 'sign_in_soon' | null {
+  if (view.state === 'invalid') return 'invalid';
+  if (view.state === 'obtained' && view.life?.signInBy != null && view.life.signInBy - now <= SIGN_IN_NOTICE_MS) return 'sign_in_soon';
+  return null;
 }
 
 /** What a renewal came to: a new access token, a provider that could not be reached, or a refusal. */

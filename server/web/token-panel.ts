@@ -1,7 +1,7 @@
 import { hasMessage, type MessageKey } from '../i18n/index.js';
 import type { Services } from '../services.js';
-import { SIGN_IN_NOTICE_MS, type Reason, type TokenState } from '../oauth/token-state.js';
-import type { GrantLife } from '../oauth/token-store.js';
+import type { Reason, TokenState } from '../oauth/token-state.js';
+import { attentionOf, type GrantLife } from '../oauth/token-store.js';
 import { grantRulesOf, scopesOf } from '../oauth/provider-profiles.js';
 import { MAX_CLOCK_SKEW_MS } from '../oauth/clock-check.js';
 import type { Provider } from '../settings/providers.js';
@@ -81,11 +81,10 @@ export function utc(ms: number): string {
   return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
 }
 
-function lifeView(services: Services, provider: Provider, life: GrantLife | null, warningAt: number | null, now: number): TokenPanel['life'] {
+function lifeView(services: Services, provider: Provider, life: GrantLife | null, warningAt: number | null, signInSoon: boolean, now: number): TokenPanel['life'] {
   if (!life) return null;
   const limits = tokenCareSettings(services.settings).limits;
   const rules = grantRulesOf(provider, limits);
-  const signInSoon = life.signInBy !== null && life.signInBy - now <= SIGN_IN_NOTICE_MS;
   return {
     history: life.renewedAt === null
       ? t('token.lifeNeverRenewed', { obtained: utc(life.grantAt) })
@@ -128,7 +127,8 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = servi
   const sharedWith = services.accounts.purposesUsing(key).filter((other) => other !== purpose).map((other) => ({ purpose: other, title: t(mailForms[other].title) }));
   const { reason, remedy } = reasonText(status.reason);
   const pending = status.pending;
-  const life = status.state === 'obtained' ? lifeView(services, provider, status.life, status.warning?.at ?? null, now) : null;
+  const attention = attentionOf(status, now);
+  const life = status.state === 'obtained' ? lifeView(services, provider, status.life, status.warning?.at ?? null, attention === 'sign_in_soon', now) : null;
   return {
     purpose,
     configured: true,
@@ -160,7 +160,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = servi
     canDelete: status.state !== 'not_obtained' || status.reason !== null,
     timedOut: status.state !== 'awaiting_authorization' && ['expired_token', 'authorization_timeout'].includes(status.reason?.code ?? ''),
     life,
-    needsAttention: status.state === 'invalid' || (life?.signInSoon ?? false),
+    needsAttention: attention !== null,
     clockWarning: clockWarning(services, provider.id),
   };
 }

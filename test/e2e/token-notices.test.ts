@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { PAGE_PATHS, type PanelClient } from '../../firmware-sim/panel-client.js';
 import { adminSession, screenshot, withAdminPage, type SessionState } from '../helpers/admin-session.js';
-import { chromiumAvailable, launchChromium } from '../helpers/browser.js';
+import { chromiumAvailable, launchChromium, PageReview } from '../helpers/browser.js';
 import { bootDevice, configureOAuth, obtainToken, startLab, type Lab, type TestDevice } from '../helpers/device.js';
 
 const skip = chromiumAvailable() ? false : 'Chromium is not installed (apt-get install chromium)';
@@ -93,5 +93,33 @@ describe('token notices in Chromium', { skip }, () => {
     } finally {
       lab.auth.setFault(null);
     }
+  });
+
+  test('Token Renewal and Notifications: reached from the menu; a bad value is refused next to its field; fields follow the choices; axe finds nothing serious', async () => {
+    const review = new PageReview('token-care');
+    await withAdminPage(browser, session, async (page) => {
+      await page.goto(`${device.device.url}/`);
+      await page.getByRole('navigation', { name: 'Menu' }).getByRole('link', { name: 'Token Renewal and Notifications' }).click();
+      await page.waitForURL(`${device.device.url}/settings/system/token-care`);
+      assert.equal(await page.getByLabel('Fallback SMTP Server (SMTP-AUTH)').isVisible(), false, 'the fallback fields only once e-mail is on');
+      await page.getByLabel('E-mail the Alert Recipients').selectOption('on');
+      assert.equal(await page.getByLabel('Fallback SMTP Server (SMTP-AUTH)').isVisible(), true);
+      await page.getByRole('combobox', { name: 'Syslog', exact: true }).selectOption('udp');
+      await page.getByLabel('Syslog Server').fill('127.0.0.1');
+      await page.getByLabel('Microsoft 365: unused token ends after').fill('1');
+      await review.look(page, 'filled');
+      await page.getByRole('button', { name: 'Save' }).click();
+      assert.match((await page.locator('.flash-error').textContent()) ?? '', /Nothing was saved/);
+      assert.match((await page.locator('#e-microsoftDays').textContent()) ?? '', /Enter a number from 2 to 3650/);
+      await review.look(page, 'refused');
+      await page.getByLabel('Microsoft 365: unused token ends after').fill('60');
+      await page.getByRole('button', { name: 'Save' }).click();
+      assert.match((await page.locator('.flash-ok').textContent()) ?? '', /The settings have been saved/);
+    });
+    assert.deepEqual(review.blocking(), []);
+    await withAdminPage(browser, session, async (page) => {
+      await page.goto(`${device.device.url}${PAGE_PATHS.smtp}`);
+      assert.match((await page.locator('[data-token-life]').textContent()) ?? '', /the provider forgets a token unused for 90 days/, 'a custom server keeps its own limit');
+    });
   });
 });

@@ -256,6 +256,23 @@ export class ScenarioContext {
     return { text, badges };
   }
 
+  /**
+   * The admin is told: the page reads Invalid with the provider's reason and what to do, the home
+   * page has the notice with the remedy and the link, and the page's menu item a badge.
+   */
+  async expectInvalidAndTold(purpose: PanelPurpose, reason: RegExp | string, remedy: RegExp | string = /obtain it again/, n = 1): Promise<void> {
+    const shown = await this.panelShows(purpose, n);
+    const page = purpose === 'smtp' ? 'SMTP' : 'E-mail Status';
+    this.expectEqual(shown.label, 'Invalid', `${PURPOSE_TITLE[purpose]} token`);
+    this.expectMatch(shown.reason, reason, `${PURPOSE_TITLE[purpose]}: the reason`);
+    this.expectMatch(shown.remedy, remedy, `${PURPOSE_TITLE[purpose]}: what to do`);
+    const notice = await this.homeNotice(n);
+    this.expectMatch(notice.text, `The ${page} token is Invalid`, 'the home page says so');
+    this.expectMatch(notice.text, remedy, 'with the remedy');
+    this.expectMatch(notice.text, `Open the ${page} page`, 'and the page to fix it');
+    this.expect(notice.badges.includes(page), `the ${page} menu item carries a badge`);
+  }
+
   /** The Outgoing mail section of the home page (Device Status). */
   async outbox(n = 1, quiet = false): Promise<OutboxView> {
     const html = (await this.printer(n).panel.get('/')).html;

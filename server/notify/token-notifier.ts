@@ -12,7 +12,7 @@ import os from 'node:os';
 import type { Db } from '../db/database.js';
 import { alertSettings, shortModel } from '../firmware/alerts.js';
 import { translator } from '../i18n/index.js';
-import { loadNodemailer, type MailSender } from '../mail/sender.js';
+import { loadNodemailer, smtpConnection, type MailSender } from '../mail/sender.js';
 import { attentionOf, normalizeAccount, type CredentialView, type Logger, type TokenKey, type TokenStore } from '../oauth/token-store.js';
 import type { MailAccounts } from '../settings/mail-accounts.js';
 import { mailForms, type MailPurpose } from '../settings/pages.js';
@@ -149,19 +149,7 @@ export class TokenNotifier {
       return false;
     }
     const mailer = await loadNodemailer();
-    const transport = mailer.createTransport({
-      host: fallback.host,
-      port: fallback.port,
-      secure: fallback.ssl === 'tls',
-      requireTLS: fallback.ssl === 'starttls',
-      ignoreTLS: fallback.ssl === 'none',
-      tls: { servername: fallback.host, minVersion: 'TLSv1.2' },
-      auth: { user: fallback.user, pass: fallback.password },
-      connectionTimeout: 15_000,
-      greetingTimeout: 15_000,
-      socketTimeout: 15_000,
-      logger: false,
-    });
+    const transport = mailer.createTransport({ ...smtpConnection({ ...fallback, timeoutMs: 15_000 }), auth: { user: fallback.user, pass: fallback.password }, logger: false });
     try {
       await transport.sendMail({ from: fallback.sender, to: recipients, subject: notice.subject, text: notice.text });
     } finally {

@@ -26,12 +26,7 @@ export const conditionalAccess: Scenario = {
     {
       title: 'the admin sees why and what to do',
       async run(ctx) {
-        const smtp = await ctx.panelShows('smtp');
-        ctx.expectMatch(smtp.reason, 'AADSTS70043', 'the provider\'s reason (sign-in frequency) is on the page');
-        ctx.expectMatch(smtp.remedy, /obtain it again/, 'SMTP page: what to do');
-        const notice = await ctx.homeNotice();
-        ctx.expectMatch(notice.text, 'The SMTP token is Invalid', 'the home page says so');
-        ctx.expectEqual(notice.badges, ['SMTP'], 'the SMTP menu item carries a badge');
+        await ctx.expectInvalidAndTold('smtp', 'AADSTS70043');
         ctx.expectEqual(ctx.delivered(Number(ctx.data.mark)).length, 0, 'nothing was sent');
       },
     },

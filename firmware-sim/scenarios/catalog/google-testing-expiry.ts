@@ -20,19 +20,21 @@ export const googleTestingExpiry: Scenario = {
   timeoutMs: 90_000,
   steps: [
     {
-      title: 'the admin sets App Publishing Status = Testing on the Google provider, then gets a token',
+      title: 'token obtained with the provider left "In production": Google\'s answer itself says the token ends in 7 days',
       async run(ctx) {
-        await markAsTesting(ctx.first.panel, ctx.cloud.auth.device.clientId);
-        ctx.note('tech', 'OAuth Authorization Servers › Lab IdP › App Publishing Status: Testing › Save');
         await ctx.obtainToken('smtp');
+        const smtp = await ctx.panelShows('smtp');
+        ctx.expectEqual(smtp.label, 'Obtained', 'SMTP page token');
+        ctx.expectMatch(smtp.pageText, /Needs a new sign-in by \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'SMTP page: the end from refresh_token_expires_in');
+        ctx.expect(!smtp.pageText.includes('Publish the app'), 'no word of Testing: the device was not told');
       },
     },
     {
-      title: 'the panel forecasts the end: a new sign-in within 7 days, and how to stop it',
+      title: 'the admin sets App Publishing Status = Testing: the page explains the 7 days and the way out; the home page warns',
       async run(ctx) {
+        await markAsTesting(ctx.first.panel, ctx.cloud.auth.device.clientId);
+        ctx.note('tech', 'OAuth Authorization Servers › Lab IdP › App Publishing Status: Testing › Save');
         const smtp = await ctx.panelShows('smtp');
-        ctx.expectEqual(smtp.label, 'Obtained', 'SMTP page token');
-        ctx.expectMatch(smtp.pageText, /Needs a new sign-in by \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'SMTP page: the expected end');
         ctx.expectMatch(smtp.pageText, 'Publish the app (In production) in the Google Cloud console', 'SMTP page: the way out');
         const notice = await ctx.homeNotice();
         ctx.expectMatch(notice.text, /The SMTP token needs a new sign-in by \d{4}-\d\d-\d\d/, 'the home page forecasts it');

@@ -85,3 +85,44 @@ describe('token notifications', () => {
     assert.deepEqual([fallback.received.length, lines.length], [1, 1], 'told once per cause, restart or not');
   });
 });
+
+describe('token notifications through the SMTP setting', () => {
+  let lab: Lab;
+  let smtp: SmtpLab;
+  let device: TestDevice;
+  let panel: PanelClient;
+
+  before(async () => {
+    lab = await startLab();
+    smtp = await startSmtpLab({ passwords: { [FALLBACK.user]: FALLBACK.password } });
+    device = await bootDevice();
+    panel = await device.panel();
+    await configureOAuth(panel, lab, { pop: true });
+    // SMTP signs in with a password; only the E-mail Status page uses the OAuth token.
+    const saved = await panel.saveSettings('smtp', {
+      primaryServer: '127.0.0.1', port: String(smtp.port), timeout: '5', senderAddress: FALLBACK.user, ssl: 'none', authMethod: 'smtp-auth', authUser: FALLBACK.user, authPassword: FALLBACK.password,
+    });
+    assert.equal(saved.status, 200);
+    assert.equal((await panel.submit('/settings/system/email-alert', { enabled: 'on', recipients: 'tech@example.com', events: 'all' })).status, 200);
+    assert.equal((await panel.submit(PAGE, { microsoftDays: '90', googleDays: '180', customDays: '90', notifyEmail: 'on', fallbackPort: '587', fallbackSsl: 'starttls', syslog: 'off' })).status, 200);
+  });
+  after(async () => {
+    await device?.close();
+    await smtp?.close();
+    await lab?.close();
+  });
+
+  test('the E-mail Status token turns Invalid: the mail goes out through the SMTP setting (the outbox), once', async () => {
+    await obtainToken(panel, lab.auth, 'pop');
+    await lab.auth.resetPassword(lab.auth.accounts[0]!.email);
+    const key = device.device.services.accounts.keyFor('pop')!;
+    await assert.rejects(device.device.services.tokens.getAccessToken(key, { forceRefresh: true }));
+    await device.device.services.notifier.check();
+    await device.device.services.sender.idle();
+    await device.device.services.notifier.check();
+    await device.device.services.sender.idle();
+    assert.equal(smtp.received.length, 1, 'one mail');
+    assert.deepEqual(smtp.received[0]!.to, ['tech@example.com']);
+    assert.match(smtp.received[0]!.raw.toString('utf8'), /^Subject: \[MFP-C131\] The E-mail Status token is Invalid$/m);
+  });
+});

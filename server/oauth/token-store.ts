@@ -555,23 +555,24 @@ export class TokenStore {
   async keepAlive(key: TokenKey): Promise<RenewalOutcome | null> {
     const { credential, secrets } = this.#load(key);
     if (statusOf(credential, this.#now()).state !== 'obtained' || !secrets.refreshToken) return null;
-    return this.#renewal(key);
+    return this.#renewal(key, 'keep-alive');
   }
 
   /** One renewal per credential at a time: concurrent callers share the request to the provider. */
-  #renewal(key: TokenKey): Promise<RenewalOutcome> {
+  #renewal(key: TokenKey, why?: string): Promise<RenewalOutcome> {
     const id = keyString(key);
     let renewal = this.#renewals.get(id);
     if (!renewal) {
       const { credential, secrets } = this.#load(key);
-      renewal = this.#renew(key, secrets.refreshToken, credential.scope).finally(() => this.#renewals.delete(id));
+      renewal = this.#renew(key, secrets.refreshToken, credential.scope, why).finally(() => this.#renewals.delete(id));
       this.#renewals.set(id, renewal);
     }
     return renewal;
   }
 
   /** With the refresh token, or (client credentials, no refresh token) by simply asking again. */
-  async #renew(key: TokenKey, refreshToken: string | undefined, scope: string): Promise<RenewalOutcome> {
+  /** `why` goes to the Token Event Log (a keep-alive renewal is told apart from one a mail needed). */
+  async #renew(key: TokenKey, refreshToken: string | undefined, scope: string, why?: string): Promise<RenewalOutcome> {
     const provider = this.#provider(key);
     try {
       const config = await this.#clients.configuration(provider);
@@ -594,7 +595,7 @@ export class TokenStore {
         }
       }
       this.#saveTokens(key, tokens, refreshToken ? this.#grantOf(key) : 'client_credentials');
-      this.#record('refreshed', provider, key.account);
+      this.#record('refreshed', provider, key.account, why);
       return { kind: 'renewed', accessToken: tokens.accessToken };
     } catch (err) {
       const error = err instanceof DiscoveryError ? classifyOAuthError(err.cause) : classifyOAuthError(err);

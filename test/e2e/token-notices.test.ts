@@ -41,6 +41,7 @@ describe('token notices in Chromium', { skip }, () => {
     await withAdminPage(browser, session, async (page) => {
       await page.goto(`${device.device.url}${PAGE_PATHS.smtp}`);
       const life = page.locator('[data-token-life]');
+      await screenshot(page, 'token-life-smtp');
       assert.match((await life.textContent()) ?? '', /Obtained \d{4}-\d\d-\d\d \d\d:\d\d UTC; not renewed yet\.\s+Next renewal \d{4}-\d\d-\d\d \d\d:\d\d UTC, mail or no mail \(the provider forgets a token unused for 90 days\)/);
       await page.goto(`${device.device.url}/`);
       assert.equal(await page.getByRole('region', { name: 'Needs attention' }).count(), 0);

@@ -96,7 +96,7 @@ describe('renewal schedule', () => {
       assert.equal(after.life!.grantAt, life.grantAt, 'the sign-in date is kept');
       assert.equal(after.life!.renewedAt, r.tokens.now());
       assert.ok(after.life!.nextRenewalAt! > r.tokens.now() + 26 * DAY, 'the next renewal is a month on');
-      assert.equal(kinds(r.events)[0], 'refreshed');
+      assert.deepEqual([r.events.list()[0]!.kind, r.events.list()[0]!.detail], ['refreshed', 'keep-alive'], 'the Token Event Log tells a keep-alive renewal apart');
     } finally {
       await r.close();
     }

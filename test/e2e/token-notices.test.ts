@@ -42,7 +42,7 @@ describe('token notices in Chromium', { skip }, () => {
       await page.goto(`${device.device.url}${PAGE_PATHS.smtp}`);
       const life = page.locator('[data-token-life]');
       await screenshot(page, 'token-life-smtp');
-      assert.match((await life.textContent()) ?? '', /Obtained \d{4}-\d\d-\d\d \d\d:\d\d UTC; not renewed yet\.\s+Next renewal \d{4}-\d\d-\d\d \d\d:\d\d UTC, mail or no mail \(the provider forgets a token unused for 90 days\)/);
+      assert.match((await life.textContent()) ?? '', /Obtained [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M [A-Z]+; not renewed yet\.\s+Next renewal [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M [A-Z]+, mail or no mail \(the provider forgets a token unused for 90 days\)/);
       await page.goto(`${device.device.url}/`);
       assert.equal(await page.getByRole('region', { name: 'Needs attention' }).count(), 0);
       assert.equal(await page.getByRole('link', { name: /needs attention/ }).count(), 0);

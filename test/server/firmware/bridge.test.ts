@@ -191,7 +191,7 @@ describe('firmware bridge: device status and e-mail alerts', () => {
       assert.equal(toner.body.alertJobId, null, 'E-mail Alert is off by default');
       home = textOf((await panel.get('/')).html);
       assert.match(home, /Toner low — Black \(K\) 8%/);
-      assert.match(home, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+      assert.match(home, /[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M [A-Z]/, 'when, in English with the time zone');
       assert.doesNotMatch(home, /Printer condition\s+Ready/);
 
       // Turn alerts on: two recipients, one per line.

@@ -502,7 +502,7 @@ export const sv: Record<MessageKey, string> = {
   'popCheck.problem.no_stls.remedy': 'Välj SSL/TLS med port 995. Enheten loggar aldrig in utan TLS när STARTTLS är valt.',
   'popCheck.problem.protocol': 'Servern svarade inte som en POP3-server ska.',
   'popCheck.problem.protocol.remedy': 'Kontrollera E-postserver och Portnummer: de kan peka på en annan sorts server.',
-  'popCheck.problem.no_folder': 'IMAP-servern kan inte öppna den Mapp som anges på sidan E-post status.',
+  'popCheck.problem.no_folder': 'IMAP-servern kan inte öppna mappen som anges på sidan E-post status.',
   'popCheck.problem.no_folder.remedy': 'Ange namnet på en befintlig mapp (INBOX för inkorgen; undermappar som servern namnger dem, t.ex. INBOX/Scans eller INBOX.Scans) och spara.',
   'imapCheck.problem.network': 'IMAP-servern gick inte att nå.',
   'imapCheck.problem.network.remedy': 'Kontrollera E-postserver och IMAP-portnummer samt nätverksinställningarna (DNS, gateway). Enheten försöker igen vid nästa kontroll.',

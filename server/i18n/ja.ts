@@ -438,7 +438,7 @@ export const ja: Record<MessageKey, string> = {
   'popCheck.step.fetch': '新着メール（UIDL、RETR）',
   'popCheck.stepStatus.ok': 'OK',
   'popCheck.stepStatus.failed': '失敗',
-  'popCheck.stepStatus.not_used': '使用しない',
+  'popCheck.stepStatus.not_used': '不使用',
   'popCheck.stepStatus.not_reached': '未到達',
   'popCheck.transcript': '通信記録（サインイン情報は伏せ、メッセージの内容は表示しません）',
   'popCheck.inbox': '受信したメール',

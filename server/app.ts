@@ -13,11 +13,13 @@ import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import crypto from 'node:crypto';
+import { DEFAULT_LANGUAGE, localeFor } from './i18n/index.js';
 import type { Services } from './services.js';
 import { CSP_DIRECTIVES } from './web/csp.js';
 import { SqliteSessionStore } from './web/plugins/session-store.js';
 import { publicDir, viewsDir } from './web/paths.js';
-import { renderPage, t } from './web/render.js';
+import { renderPage } from './web/render.js';
+import { addLanguageHook } from './web/plugins/language.js';
 import { authRoutes } from './web/routes/auth.js';
 import { homeRoutes } from './web/routes/home.js';
 import { mailSettingsRoutes } from './web/routes/mail-settings.js';
@@ -27,6 +29,7 @@ import { passwordRoutes } from './web/routes/password.js';
 import { oauthCallbackRoutes } from './web/routes/oauth-callback.js';
 import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
+import { languageRoutes, LANGUAGE_PATH } from './web/routes/language.js';
 import { alertRoutes } from './firmware/alert-routes.js';
 
 declare module 'fastify' {
@@ -36,7 +39,7 @@ declare module 'fastify' {
 }
 
 const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
-const PUBLIC_PREFIXES = ['/login', '/static/'];
+const PUBLIC_PREFIXES = ['/login', '/static/', LANGUAGE_PATH];
 
 export interface AppOptions {
   services: Services;
@@ -76,7 +79,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     viewExt: 'eta',
   });
 
-  // ---- the admin must be logged in everywhere but the login page and static files ----
+  // ---- each page's language, then: the admin must be logged in everywhere but the login page and static files ----
+  addLanguageHook(fastify);
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('Cache-Control', 'no-store');
     if (PUBLIC_PREFIXES.some((prefix) => request.url.startsWith(prefix))) return;
@@ -90,8 +94,9 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     await new Promise<void>((resolve, reject) => fastify.csrfProtection(request, reply, (err?: Error) => (err ? reject(err) : resolve())));
   });
 
-  fastify.setNotFoundHandler((request, reply) => renderPage(request, reply, 'message', { title: t('common.notFound'), message: t('common.notFound') }, 404));
+  fastify.setNotFoundHandler((request, reply) => renderPage(request, reply, 'message', { title: request.locale.t('common.notFound'), message: request.locale.t('common.notFound') }, 404));
   fastify.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const { t } = request.locale ?? localeFor(DEFAULT_LANGUAGE);
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
       return renderPage(request, reply, 'message', { title: t('common.csrf'), message: t('common.csrf') }, 403);
     }
@@ -118,6 +123,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(tlsRoutes);
   await fastify.register(popCheckRoutes);
   await fastify.register(alertRoutes);
+  await fastify.register(languageRoutes);
 };
 
 export type App = FastifyInstance;

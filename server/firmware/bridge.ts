@@ -20,7 +20,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { hasMessage, translator, type MessageKey, type Params } from '../i18n/index.js';
+import { hasMessage, localeFor, translator, type MessageKey, type Params } from '../i18n/index.js';
+import { deviceLanguage } from '../settings/device-preferences.js';
 import type { AttachmentWriter } from '../mail/attachment-files.js';
 import { MailJobError } from '../mail/sender.js';
 import { MAIL_PURPOSES, smtpForm, type MailPurpose } from '../settings/pages.js';
@@ -29,6 +30,7 @@ import type { TokenState } from '../oauth/token-state.js';
 import { alertMail, alertSettings, shortModel } from './alerts.js';
 import { DeviceStatus, isDeviceEventKind, type DeviceEvent } from './device-status.js';
 
+// The bridge's answers and log lines are for the firmware and QA: English. Mail the device writes speaks its default language.
 const t = translator('en');
 
 /** The largest PDF a scan may carry (decoded). */
@@ -493,9 +495,10 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
           throw fail('bad_request', 'firmware.error.pages');
         }
         const model = shortModel(services.config.modelName);
-        const subject = optionalText(fields.subject, MAX_SUBJECT, 'firmware.error.subject') ?? t('firmware.scan.subject', { model });
+        const mailT = localeFor(deviceLanguage(services.settings)).t;
+        const subject = optionalText(fields.subject, MAX_SUBJECT, 'firmware.error.subject') ?? mailT('firmware.scan.subject', { model });
         const fileName = (optionalText(fields.fileName, MAX_FILE_NAME, 'firmware.error.fileName') ?? 'scan.pdf').replace(/[/\\]/g, '_');
-        const text = typeof pages === 'number' ? t('firmware.scan.body', { model, pages }) : t('firmware.scan.bodyNoPages', { model });
+        const text = typeof pages === 'number' ? mailT('firmware.scan.body', { model, pages }) : mailT('firmware.scan.bodyNoPages', { model });
         // Durable (flushed, fsynced, renamed into place) before the job that names it is queued.
         const file = await pdf.finish();
         let id: number;
@@ -530,7 +533,7 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
       const alert = alertSettings(services.settings);
       if (alert.enabled && alert.recipients.length && alert.events.includes(kind)) {
         try {
-          alertJobId = services.sender.enqueue({ kind: 'alert', to: alert.recipients, ...alertMail(services.config.modelName, kind, detail, at) }).id;
+          alertJobId = services.sender.enqueue({ kind: 'alert', to: alert.recipients, ...alertMail(services.config.modelName, kind, detail, at, localeFor(deviceLanguage(services.settings))) }).id;
           deviceStatus.setAlertJob(eventId, alertJobId);
           track(alertJobId);
         } catch (err) {

@@ -9,6 +9,14 @@ export const en = {
   'app.loggedInAs': 'Logged in as {user}',
   'app.noscript': 'This page works without JavaScript; press Refresh to update the token state.',
 
+  'language.title': 'Language',
+  'language.label': 'Language',
+  'language.apply': 'Change',
+  'language.makeDefault': 'Also the device default',
+  'language.makeDefaultHelp': 'The device default is used for visitors whose browser asks for none of these languages.',
+  'language.defaultSaved': '{language} is now the device default language.',
+  'language.unknown': 'That language is not available on this device.',
+
   'console.firstBoot': 'First boot: the administrator password is  {password}  (user name: admin). It is shown only now; change it under Security Settings › Administrator Password.',
   'console.panel': 'Web panel: {https}/  (plain HTTP: {http}/)',
   'menu.home': 'Device Status',

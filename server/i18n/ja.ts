@@ -12,6 +12,14 @@ export const ja: Record<MessageKey, string> = {
   'app.loggedInAs': '{user} でログイン中',
   'app.noscript': 'このページは JavaScript なしでも使えます。トークンの状態を最新にするには「更新」を押してください。',
 
+  'language.title': '表示言語',
+  'language.label': '表示言語',
+  'language.apply': '変更',
+  'language.makeDefault': '本体の既定にもする',
+  'language.makeDefaultHelp': '本体の既定の言語は、ブラウザーがこれらの言語のどれも求めないときに使われます。',
+  'language.defaultSaved': '{language}を本体の既定の言語にしました。',
+  'language.unknown': 'その言語はこの本体では使えません。',
+
   'console.firstBoot': '初回起動: 管理者パスワードは  {password}  です（ユーザー名: admin）。表示されるのは今回だけです。セキュリティ設定 › 管理者パスワード で変更してください。',
   'console.panel': 'Webパネル: {https}/  （暗号化なしの HTTP: {http}/）',
   'menu.home': '装置の状態',

@@ -13,6 +13,14 @@ export const sv: Record<MessageKey, string> = {
   'app.loggedInAs': 'Inloggad som {user}',
   'app.noscript': 'Sidan fungerar utan JavaScript; tryck på Uppdatera för att se tokenstatusen.',
 
+  'language.title': 'Språk',
+  'language.label': 'Språk',
+  'language.apply': 'Byt',
+  'language.makeDefault': 'Även enhetens standard',
+  'language.makeDefaultHelp': 'Enhetens standardspråk används för besökare vars webbläsare inte ber om något av dessa språk.',
+  'language.defaultSaved': '{language} är nu enhetens standardspråk.',
+  'language.unknown': 'Det språket finns inte på den här enheten.',
+
   'console.firstBoot': 'Första start: administratörslösenordet är  {password}  (användarnamn: admin). Det visas bara nu; ändra det under Säkerhetsinställningar › Administratörslösenord.',
   'console.panel': 'Webbpanel: {https}/  (okrypterad HTTP: {http}/)',
   'menu.home': 'Enhetsstatus',

@@ -25,7 +25,7 @@ import type * as NodemailerModule from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type { Db } from '../db/database.js';
-import { translator } from '../i18n/index.js';
+import type { Locale, Translate } from '../i18n/index.js';
 import { TokenTemporarilyUnavailableError, TokenUnavailableError, type Logger, type TokenKey, type TokenStore } from '../oauth/token-store.js';
 import type { Reason } from '../oauth/token-state.js';
 import type { MailAccounts } from '../settings/mail-accounts.js';
@@ -38,7 +38,6 @@ import { cleanReply, diagnose, maskSecrets, type Diagnosis } from './smtp-diagno
 /** Seed 002: at most 50 recipients per message; more go out in batches on the same session. */
 export const MAX_RECIPIENTS_PER_MESSAGE = 50;
 
-const t = translator('en');
 
 export interface MailJobInput {
   kind?: Exclude<JobKind, 'test'>;
@@ -288,8 +287,9 @@ export class MailSender {
 
   // ---- Send Test E-mail and Connection Test (SMTP page) ----------------------------------------
 
-  /** Sends one test mail now, through the same session and rules as queued jobs; not queued. */
-  async sendTest(to?: string): Promise<SendTestResult> {
+  /** Sends one test mail now, through the same session and rules as queued jobs; not queued. Written in the language of the admin who asked. */
+  async sendTest(to: string | undefined, locale: Locale): Promise<SendTestResult> {
+    const { t } = locale;
     const config = this.#readConfig();
     const recipient = (to ?? '').trim() || config.senderAddress;
     if (!config.configured) return { ok: false, to: recipient, diagnosis: { disposition: 'settings', code: 'smtp_not_configured' } };
@@ -304,7 +304,7 @@ export class MailSender {
           from: this.#from(config),
           to: recipient,
           subject: t('mail.test.subject'),
-          text: t('mail.test.body', { server: `${config.host}:${config.port}`, auth: this.#authLabel(config), time: new Date().toISOString() }),
+          text: t('mail.test.body', { server: `${config.host}:${config.port}`, auth: this.#authLabel(config, t), time: locale.dateTime(Date.now()) }),
         }),
       );
       return { ok: true, to: recipient, reply: cleanReply(info.response, this.#secrets(config)) };
@@ -321,7 +321,8 @@ export class MailSender {
    * Connects with the saved settings and signs in without sending anything: connect, TLS, EHLO,
    * AUTH, result, each with the server's replies; passwords and tokens are masked.
    */
-  async testConnection(): Promise<ConnectionTestResult> {
+  /** The transcript's own notes ("not used") are written in the language of the admin who asked. */
+  async testConnection(t: Translate): Promise<ConnectionTestResult> {
     const config = this.#readConfig();
     const server = `${config.host}:${config.port}`;
     if (!config.configured) {
@@ -347,7 +348,7 @@ export class MailSender {
       }
     }
     const diagnosis = blocked ?? (error === undefined ? undefined : diagnose(error, this.#secrets(config)));
-    return { ok: !diagnosis, server, steps: transcriptSteps(entries, config, error, blocked !== undefined, this.#secrets(config)), diagnosis };
+    return { ok: !diagnosis, server, steps: transcriptSteps(entries, config, error, blocked !== undefined, this.#secrets(config), t), diagnosis };
   }
 
   // ---- the worker ------------------------------------------------------------------------------
@@ -683,7 +684,7 @@ export class MailSender {
     };
   }
 
-  #authLabel(config: SmtpConfig): string {
+  #authLabel(config: SmtpConfig, t: Translate): string {
     return t(config.authMethod === 'oauth2' ? 'auth.oauth2' : config.authMethod === 'smtp-auth' ? 'auth.smtpAuth' : 'auth.none');
   }
 
@@ -723,7 +724,7 @@ function readable(line: string): string {
   return line;
 }
 
-function transcriptSteps(entries: { tnx: string; text: string }[], config: SmtpConfig, error: unknown, blocked: boolean, secrets: (string | undefined)[]): ConnectionStep[] {
+function transcriptSteps(entries: { tnx: string; text: string }[], config: SmtpConfig, error: unknown, blocked: boolean, secrets: (string | undefined)[], t: Translate): ConnectionStep[] {
   const steps = new Map<ConnectionStepName, ConnectionStep>(
     (['connect', 'tls', 'ehlo', 'auth', 'result'] as const).map((step) => [step, { step, ok: null, lines: [] }]),
   );

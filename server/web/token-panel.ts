@@ -1,10 +1,9 @@
-import { hasMessage, type MessageKey } from '../i18n/index.js';
+import { hasMessage, type Locale, type MessageKey, type Translate } from '../i18n/index.js';
 import type { Services } from '../services.js';
 import type { Reason, TokenState } from '../oauth/token-state.js';
 import { scopesOf } from '../oauth/provider-profiles.js';
 import { isLoopbackHost } from '../settings/form.js';
 import { mailForms, type MailPurpose } from '../settings/pages.js';
-import { t } from './render.js';
 
 /** What the "Token:" block of a page shows; also the answer of the JSON status endpoint (no secrets). */
 export interface TokenPanel {
@@ -46,7 +45,7 @@ export function isSafeLink(url: string | null | undefined): url is string {
   }
 }
 
-export function reasonText(reason: Reason | null): { reason: string | null; remedy: string | null } {
+export function reasonText(reason: Reason | null, t: Translate): { reason: string | null; remedy: string | null } {
   if (!reason) return { reason: null, remedy: null };
   const code = hasMessage(`reason.${reason.code}`) ? reason.code : 'unknown';
   const text = t(`reason.${code}` as MessageKey);
@@ -66,7 +65,8 @@ function lacksScope(granted: string, needed: string): boolean {
   return needed.split(' ').some((scope) => scope && scope !== 'offline_access' && !have.has(scope));
 }
 
-export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.now()): TokenPanel {
+export function tokenPanel(services: Services, purpose: MailPurpose, locale: Locale, now = Date.now()): TokenPanel {
+  const { t } = locale;
   const key = services.accounts.keyFor(purpose);
   const provider = key ? services.providers.get(key.providerId) : undefined;
   if (!key || !provider) {
@@ -77,7 +77,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
   }
   const status = services.tokens.status(key, now);
   const sharedWith = services.accounts.purposesUsing(key).filter((other) => other !== purpose).map((other) => ({ purpose: other, title: t(mailForms[other].title) }));
-  const { reason, remedy } = reasonText(status.reason);
+  const { reason, remedy } = reasonText(status.reason, t);
   const pending = status.pending;
   return {
     purpose,
@@ -89,7 +89,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, now = Date.
     reason,
     remedy,
     warning: status.warning
-      ? t(status.accessExpiresAt !== null && status.accessExpiresAt <= now ? 'token.warningExpired' : 'token.warning', { time: new Date(status.warning.at).toISOString().slice(11, 19) })
+      ? t(status.accessExpiresAt !== null && status.accessExpiresAt <= now ? 'token.warningExpired' : 'token.warning', { time: locale.time(status.warning.at) })
       : status.state === 'obtained' && lacksScope(status.scope, scopesOf(provider)[purpose])
         ? t('token.missingScope', { page: t(mailForms[purpose].title) })
         : null,

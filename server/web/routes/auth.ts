@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { flash, renderPage, t } from '../render.js';
+import { flash, renderPage } from '../render.js';
 
 interface LoginBody {
   user?: string;
@@ -21,7 +21,7 @@ export const authRoutes: FastifyPluginAsync = async (fastify) => {
       const password = String(request.body?.password ?? '');
       if (!(await fastify.services.admin.verify(user, password))) {
         request.log.warn({ user: user.slice(0, 32) }, 'failed admin login');
-        return renderPage(request, reply, 'login', { error: t('login.failed'), userValue: user }, 401);
+        return renderPage(request, reply, 'login', { error: request.locale.t('login.failed'), userValue: user }, 401);
       }
       // A new session id at login, so a session planted before it is worth nothing.
       await request.session.regenerate();

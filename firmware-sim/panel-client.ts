@@ -88,6 +88,12 @@ export class PanelClient {
     return this.submit(PAGE_PATHS[purpose], fields);
   }
 
+  /** Changes some fields of a settings page and saves it, the others as the page shows them (secrets kept). */
+  async changeSettings(purpose: PanelPurpose, changes: Record<string, string>): Promise<PanelResponse> {
+    const page = await this.get(PAGE_PATHS[purpose]);
+    return this.request('POST', PAGE_PATHS[purpose], { ...formValuesOf(page.html), ...changes, _csrf: csrfTokenOf(page.html) });
+  }
+
   /** Presses Get Token and then OK on the confirmation. */
   getToken(purpose: PanelPurpose): Promise<PanelResponse> {
     return this.submit(`${PAGE_PATHS[purpose]}/token/get`, { confirm: 'ok' }, PAGE_PATHS[purpose]);
@@ -134,6 +140,17 @@ export function csrfTokenOf(html: string): string {
   const match = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!match) throw new Error('the page has no form with a CSRF token');
   return match[1]!;
+}
+
+/** The values a page's form fields show (inputs and selected options), by field name; secrets show blank. */
+export function formValuesOf(html: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const m of html.matchAll(/<input id="f-[^"]+" name="([^"]+)" type="[a-z]+" value="([^"]*)"/g)) values[m[1]!] = textOf(m[2]!);
+  for (const m of html.matchAll(/<select id="f-[^"]+" name="([^"]+)"[^>]*>([\s\S]*?)<\/select>/g)) {
+    const selected = /<option value="([^"]*)" selected>/.exec(m[2]!)?.[1];
+    if (selected !== undefined) values[m[1]!] = selected;
+  }
+  return values;
 }
 
 /** The messages next to fields and in alert boxes, as a person would read them. */

@@ -39,7 +39,7 @@ declare module 'fastify' {
 }
 
 const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
-const PUBLIC_PREFIXES = ['/login', '/static/', LANGUAGE_PATH];
+const PUBLIC_PREFIXES = ['/login', '/static/', '/favicon.ico', LANGUAGE_PATH];
 
 export interface AppOptions {
   services: Services;
@@ -72,6 +72,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(fastifyCsrf, { sessionPlugin: '@fastify/session', getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf ?? (request.headers['x-csrf-token'] as string | undefined) });
   await fastify.register(fastifyRateLimit, { global: false });
   await fastify.register(fastifyStatic, { root: publicDir, prefix: '/static/', maxAge: '1h', index: false });
+  // Browsers ask for /favicon.ico whatever the page links to (a bookmark, a JSON answer): the same icon.
+  fastify.get('/favicon.ico', (_request, reply) => reply.sendFile('favicon.svg', { maxAge: '1d' }));
   await fastify.register(fastifyView, {
     engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
     templates: viewsDir,

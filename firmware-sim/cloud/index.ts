@@ -23,7 +23,7 @@ export interface CloudOptions {
   accessTokenTtl?: number;
   deviceCodeTtl?: number;
   deviceInterval?: number;
-  ports?: { auth?: number; smtp?: number; pop?: number; control?: number };
+  ports?: { auth?: number; smtp?: number; pop?: number; imap?: number; control?: number };
   /** fixed secrets so a device set up on an earlier run keeps matching */
   secrets?: { deviceClientSecret?: string; introspectorSecret?: string; appOnlyClientSecret?: string };
   /** the authorization server's grants and tokens survive a restart in this JSON file (default: memory only) */
@@ -56,6 +56,8 @@ export interface Cloud {
   /** the port the device is configured to (the fault proxy in front of Dovecot) */
   popPort?: number;
   popProxy?: PopFaultProxy;
+  /** Dovecot's IMAP port (the same mailbox as POP; no fault proxy in front) */
+  imapPort?: number;
   /** the lab's mailbox account */
   account: { login: string; password: string; email: string };
   controlUrl: string | null;
@@ -94,7 +96,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<Cloud> {
       introspection.username = encodeURIComponent(auth.introspector.clientId);
       introspection.password = encodeURIComponent(auth.introspector.clientSecret);
       // Dovecot on a port of its own; the device talks to the proxy (the port it is told about).
-      dovecot = await startDovecotLab({ introspection: { url: introspection.href }, requiredScope: auth.scopes.pop });
+      // The same mailbox over IMAP; Dovecot checks one scope for both (the custom provider's receive scope).
+      dovecot = await startDovecotLab({ introspection: { url: introspection.href }, requiredScope: auth.scopes.pop, imap: options.ports?.imap !== undefined ? { port: options.ports.imap } : {} });
       started.push(dovecot);
       popProxy = await startPopFaultProxy({ target: dovecot.port, ...(options.ports?.pop !== undefined ? { port: options.ports.pop } : {}) });
       started.push(popProxy);
@@ -244,6 +247,7 @@ async function assemble(
     smtp,
     ...(dovecot ? { dovecot } : {}),
     ...(popProxy ? { popProxy, popPort: popProxy.port } : {}),
+    ...(dovecot?.imapPort !== undefined ? { imapPort: dovecot.imapPort } : {}),
     account,
     controlUrl: null,
     setFault,

@@ -14,6 +14,9 @@ import { popFaults } from './catalog/pop-faults.js';
 import { alertEvents } from './catalog/alert-events.js';
 import { microsoft365 } from './catalog/microsoft-365.js';
 import { smtpTransient } from './catalog/smtp-transient.js';
+import { smtp5739Causes } from './catalog/smtp-5-7-139-causes.js';
+import { wrongSender } from './catalog/wrong-sender.js';
+import { imapCheck } from './catalog/imap-check.js';
 
 export const SCENARIOS: Scenario[] = [
   firstSetup,
@@ -30,6 +33,9 @@ export const SCENARIOS: Scenario[] = [
   alertEvents,
   microsoft365,
   smtpTransient,
+  smtp5739Causes,
+  wrongSender,
+  imapCheck,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -1,3 +1,4 @@
+import { aadstsReason } from './aadsts.js';
 import { openidIfLoaded } from './openid.js';
 import type { Reason } from './token-state.js';
 
@@ -38,6 +39,9 @@ export function classifyOAuthError(err: unknown): ClassifiedError {
     if (err.status >= 500 || err.status === 429 || code === 'temporarily_unavailable' || code === 'slow_down') {
       return { kind: 'transient', code: 'unreachable', detail };
     }
+    // Microsoft's own code says which of many causes hides behind invalid_grant or invalid_request.
+    const aadsts = aadstsReason(err.cause);
+    if (aadsts) return { kind: 'rejected', code: aadsts, detail };
     if (PERMANENT_CODES.has(code)) return { kind: 'rejected', code, detail };
     return { kind: 'rejected', code: 'provider_error', detail: `${code}: ${detail}` };
   }

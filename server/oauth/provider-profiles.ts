@@ -5,6 +5,8 @@
 import type { Grant, Provider } from '../settings/providers.js';
 
 export type MailPurpose = 'smtp' | 'pop';
+/** What a token is used for: sending, or receiving by POP3 or by IMAP (the E-mail Status page's protocol). */
+export type ScopeUse = 'smtp' | 'pop' | 'imap';
 
 export interface Endpoints {
   issuer: string;
@@ -32,6 +34,7 @@ export const PRODUCTION_AUTHORITIES: Authorities = {
 export const MICROSOFT_SCOPES = {
   smtp: 'https://outlook.office.com/SMTP.Send',
   pop: 'https://outlook.office.com/POP.AccessAsUser.All',
+  imap: 'https://outlook.office.com/IMAP.AccessAsUser.All',
   extra: 'offline_access',
 } as const;
 /** App-only (client credentials): the application permissions granted to the app, as one scope. */
@@ -52,22 +55,23 @@ export function grantOf(provider: Provider): Grant {
   }
 }
 
-export function scopesOf(provider: Provider): { smtp: string; pop: string; extra: string } {
+export function scopesOf(provider: Provider): Record<ScopeUse, string> & { extra: string } {
   switch (provider.type) {
     case 'microsoft365':
       return MICROSOFT_SCOPES;
     case 'microsoft365-app':
-      return { smtp: MICROSOFT_APP_SCOPE, pop: MICROSOFT_APP_SCOPE, extra: '' };
+      return { smtp: MICROSOFT_APP_SCOPE, pop: MICROSOFT_APP_SCOPE, imap: MICROSOFT_APP_SCOPE, extra: '' };
     case 'google':
       // No offline_access at Google: access_type=offline asks for the refresh token instead.
-      return { smtp: GOOGLE_MAIL_SCOPE, pop: GOOGLE_MAIL_SCOPE, extra: '' };
+      return { smtp: GOOGLE_MAIL_SCOPE, pop: GOOGLE_MAIL_SCOPE, imap: GOOGLE_MAIL_SCOPE, extra: '' };
     case 'custom':
-      return { smtp: provider.smtpScope, pop: provider.popScope, extra: provider.extraScope };
+      // A custom server's receiving scope serves POP3 and IMAP alike (one field on its page).
+      return { smtp: provider.smtpScope, pop: provider.popScope, imap: provider.popScope, extra: provider.extraScope };
   }
 }
 
 /** The scope a token needs to serve the given purposes (only those), deduplicated, in a stable order. */
-export function scopeFor(provider: Provider, purposes: Iterable<MailPurpose>): string {
+export function scopeFor(provider: Provider, purposes: Iterable<ScopeUse>): string {
   const scopes = scopesOf(provider);
   const parts: string[] = [];
   for (const purpose of purposes) parts.push(...scopes[purpose].split(' '));

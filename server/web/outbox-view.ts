@@ -2,6 +2,7 @@ import type { OutboxJob } from '../mail/outbox.js';
 import type { Services } from '../services.js';
 import type { Locale, MessageKey } from '../i18n/index.js';
 import { reasonText, tokenPanel } from './token-panel.js';
+import { senderFixOffer } from './sender-fix.js';
 
 /** One outbox row as the home page shows it (no secrets: subjects, addresses, server replies). */
 export interface OutboxRow {
@@ -14,6 +15,8 @@ export interface OutboxRow {
   statusLabel: string;
   why: string | null;
   remedy: string | null;
+  /** 5.7.60: set the Sender Address to this account (a button). */
+  senderFix: { account: string } | null;
   next: string | null;
 }
 
@@ -46,6 +49,7 @@ export function outboxView(services: Services, locale: Locale): { rows: OutboxRo
       statusLabel: t(`outbox.status.${job.status}`),
       why,
       remedy,
+      senderFix: job.status === 'failed' ? senderFixOffer(services, job.reason?.code) : null,
       next: job.status === 'queued' && job.attempts > 0 ? `${t('outbox.attempts', { attempts: job.attempts })}, ${t('outbox.nextAttempt', { time: locale.dateTime(job.nextAttemptAt) })}` : null,
     };
   });

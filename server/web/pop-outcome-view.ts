@@ -22,6 +22,11 @@ function message(t: Translate, key: string, params?: Record<string, string | num
   return hasMessage(key) ? t(key as MessageKey, params) : null;
 }
 
+/** An IMAP check says IMAP where POP's words would be wrong; the rest is common to both. */
+function checkMessage(t: Translate, outcome: PopCheckOutcome, key: string): string | null {
+  return (outcome.protocol === 'imap' ? message(t, `imapCheck.${key}`) : null) ?? message(t, `popCheck.${key}`);
+}
+
 /** What a page shows of an outcome: every sentence from the catalog, the transcript as lines. */
 export function outcomeView(services: Services, outcome: PopCheckOutcome, heading: string, locale: Locale): OutcomeView {
   const { t } = locale;
@@ -37,14 +42,14 @@ export function outcomeView(services: Services, outcome: PopCheckOutcome, headin
     if (outcome.tokenRenewed) summary.push(t('popCheck.result.renewed'));
   } else if (outcome.problem) {
     const { code, detail } = outcome.problem;
-    if (code === 'pop_auth') {
+    if (code === 'pop_auth' || code === 'imap_auth') {
       ({ reason, remedy } = reasonText({ code, detail }, t));
     } else {
-      const text = message(t, `popCheck.problem.${code}`) ?? t('popCheck.problem.internal');
+      const text = checkMessage(t, outcome, `problem.${code}`) ?? t('popCheck.problem.internal');
       reason = detail ? `${text} (${detail})` : text;
-      remedy = message(t, `popCheck.problem.${code}.remedy`);
+      remedy = checkMessage(t, outcome, `problem.${code}.remedy`);
     }
-    if (code === 'token_unavailable' || code === 'pop_auth') {
+    if (code === 'token_unavailable' || code === 'pop_auth' || code === 'imap_auth') {
       // The token's own reason and remedy, as the token block says them (e.g. a password reset).
       const panel = tokenPanel(services, 'pop', locale);
       summary.push(t('popCheck.tokenState', { state: panel.stateLabel }));
@@ -73,7 +78,7 @@ export function outcomeView(services: Services, outcome: PopCheckOutcome, headin
     remedy,
     note,
     steps: outcome.steps.map((s) => ({
-      label: t(`popCheck.step.${s.step}`),
+      label: checkMessage(t, outcome, `step.${s.step}`) ?? s.step,
       status: s.status,
       statusText: t(`popCheck.stepStatus.${s.status}`),
       text: s.text ?? '',

@@ -90,7 +90,7 @@ export function tokenPanel(services: Services, purpose: MailPurpose, locale: Loc
     remedy,
     warning: status.warning
       ? t(status.accessExpiresAt !== null && status.accessExpiresAt <= now ? 'token.warningExpired' : 'token.warning', { time: locale.time(status.warning.at) })
-      : status.state === 'obtained' && lacksScope(status.scope, scopesOf(provider)[purpose])
+      : status.state === 'obtained' && lacksScope(status.scope, scopesOf(provider)[services.accounts.scopeUse(purpose)])
         ? t('token.missingScope', { page: t(mailForms[purpose].title) })
         : null,
     pending: pending

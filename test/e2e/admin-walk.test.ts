@@ -267,7 +267,7 @@ describe('the admin\'s walk in Chromium, for every provider type', { skip }, () 
 
   for (const lang of WALK_LANGUAGES) {
     for (const kase of CASES) {
-      test(`${kase.title} [${lang}]: log in, register, save, Get Token, Obtained on both pages, test mail, Check Now, Delete`, { timeout: 60_000 }, async (t) => {
+      test(`${kase.title} [${lang}]: log in, register, save, Get Token, Obtained on both pages, test mail, Check Now, Delete`, { timeout: 120_000 }, async (t) => {
         const started = Date.now();
         await walk(browser, lang, kase, (message) => t.diagnostic(message));
         t.diagnostic(`walk took ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -13,6 +13,8 @@ import { reasonText, tokenPanel } from '../token-panel.js';
 import { MailJobError } from '../../mail/sender.js';
 import { verificationQrCode } from '../qr-code.js';
 import { redirectToResult, takeToolResult, toolResultView } from '../tool-results.js';
+import { senderFixAccount } from '../sender-fix.js';
+import { WRONG_SENDER_CODE } from '../../mail/smtp-diagnosis.js';
 
 type Body = Record<string, string | undefined>;
 
@@ -153,6 +155,21 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
   fastify.post(`${smtpPath}/connection-test`, async (request, reply) => {
     const result = await services.sender.testConnection(request.locale.t);
     return redirectToResult(request, reply, smtpResult, { kind: 'connectionTest', result });
+  });
+
+  // 5.7.60's fix: send as the account the token belongs to; mail refused for the Sender Address alone
+  // is queued again with it (the sender reads the Sender Address when it sends).
+  fastify.post<{ Body: Body }>(`${smtpPath}/sender-from-account`, async (request, reply) => {
+    const back = request.body?.back === 'home' ? '/#outbox' : smtpPath;
+    const account = senderFixAccount(services);
+    if (!account) {
+      flash(request, 'error', 'senderFix.unavailable');
+      return reply.redirect(back);
+    }
+    services.settings.save(mailForms.smtp, { ...services.settings.values(mailForms.smtp), senderAddress: account }, {});
+    const retried = services.sender.list(500).filter((job) => job.status === 'failed' && job.reason?.code === WRONG_SENDER_CODE && services.sender.retry(job.id)).length;
+    flash(request, 'ok', 'senderFix.done', { account, count: retried });
+    return reply.redirect(back);
   });
 
   // For the page's small status script: the same facts the page shows, never a token.

@@ -23,7 +23,7 @@ const englishKeys = Object.keys(en).sort();
  * language. A value identical to English is accepted only if it is made of these (and placeholders,
  * digits, punctuation) alone.
  */
-const KEPT_EVERYWHERE = ['Google Workspace', 'Microsoft 365', 'OAuth 2.0', 'SMTP-AUTH', 'STARTTLS', 'SSL/TLS', 'SMTP', 'TLS', 'EHLO', 'AUTH', 'OK', 'ms'];
+const KEPT_EVERYWHERE = ['Google Workspace', 'Microsoft 365', 'OAuth 2.0', 'SMTP-AUTH', 'STARTTLS', 'SSL/TLS', 'SMTP', 'POP3', 'IMAP', 'TLS', 'EHLO', 'AUTH', 'OK', 'ms'];
 const KEPT_IN: Record<string, string[]> = { ja: [], sv: ['Token', 'Status', 'Timeout'] };
 
 /** Keys the code builds from a code or a state, so no source names them whole; `template` shows where. */
@@ -36,9 +36,12 @@ const BUILT_KEYS = [
   { prefix: 'outbox.status.', file: 'server/web/outbox-view.ts', template: '`outbox.status.${' },
   { prefix: 'outbox.kind.', file: 'server/web/outbox-view.ts', template: '`outbox.kind.${' },
   { prefix: 'popCheck.trigger.', file: 'server/web/pop-outcome-view.ts', template: '`popCheck.trigger.${' },
-  { prefix: 'popCheck.step.', file: 'server/web/pop-outcome-view.ts', template: '`popCheck.step.${' },
+  // A check's step and problem: imapCheck.<key> for IMAP where POP's words would be wrong, else popCheck.<key>.
+  { prefix: 'popCheck.step.', file: 'server/web/pop-outcome-view.ts', template: '`step.${' },
+  { prefix: 'imapCheck.step.', file: 'server/web/pop-outcome-view.ts', template: '`step.${' },
+  { prefix: 'popCheck.problem.', file: 'server/web/pop-outcome-view.ts', template: '`problem.${' },
+  { prefix: 'imapCheck.problem.', file: 'server/web/pop-outcome-view.ts', template: '`problem.${' },
   { prefix: 'popCheck.stepStatus.', file: 'server/web/pop-outcome-view.ts', template: '`popCheck.stepStatus.${' },
-  { prefix: 'popCheck.problem.', file: 'server/web/pop-outcome-view.ts', template: '`popCheck.problem.${' },
   { prefix: 'deviceStatus.kind.', file: 'server/firmware/alerts.ts', template: '`deviceStatus.kind.${' },
 ];
 

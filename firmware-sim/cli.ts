@@ -37,6 +37,8 @@ Commands:
         Inject a fault into the cloud of a running start:
           provider  slow_down | server_error (500) | timeout | malformed_json | expired_token
                     | access_denied | invalid_grant | password_reset       (--on token|device|any)
+                    | sign_in_frequency (AADSTS70043) | insufficient_claims[_strict] (CAE)
+                    | clock_skew --ms MS (the provider's Date header that far off)
           smtp      a reply line ("535 5.7.139 …") or a DIGEST code (5.7.3, 5.7.139, 5.7.127,
                     5.5.121 … 5.5.129), 454, drop, slow     (--on auth|mail|rcpt|data, default auth)
           pop       auth ([AUTH]) | sys_temp ([SYS/TEMP]) | challenge | drop | slow   (--on connect|auth for drop)

@@ -31,10 +31,16 @@ import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
 import { languageRoutes, LANGUAGE_PATH } from './web/routes/language.js';
 import { alertRoutes } from './firmware/alert-routes.js';
+import { menuBadges, tokenNotices } from './web/token-notices.js';
+import { tokenCareRoutes } from './web/routes/token-care.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
+  }
+  interface FastifyReply {
+    /** @fastify/view merges these into every template's data (it decorates replies with them). */
+    locals: Record<string, unknown> | null;
   }
 }
 
@@ -90,6 +96,11 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     if (request.url.startsWith('/api/')) return reply.code(401).send({ error: 'login_required' });
     return reply.redirect('/login');
   });
+  // The menu's badges: every page shows which setting has a token needing attention (a few SQLite reads).
+  fastify.addHook('preHandler', async (request, reply) => {
+    if (!request.session.user || request.url.startsWith('/api/') || request.url.startsWith('/static/')) return;
+    reply.locals = { ...reply.locals, menuBadges: menuBadges(tokenNotices(services, request.locale), request.locale.t) };
+  });
   // Every state-changing request carries the form's CSRF token.
   fastify.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
@@ -126,6 +137,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(popCheckRoutes);
   await fastify.register(alertRoutes);
   await fastify.register(languageRoutes);
+  await fastify.register(tokenCareRoutes);
 };
 
 export type App = FastifyInstance;

@@ -19,6 +19,8 @@ export interface DeviceConfig {
   authorities: Authorities;
   /** The firmware bridge's Unix socket (MFP_FIRMWARE_SOCKET, default <dataDir>/firmware.sock). */
   firmwareSocket: string;
+  /** Labs only: the device's clock runs this far ahead (MFP_LAB_CLOCK_OFFSET_MS), to simulate months idle. */
+  clockOffsetMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -64,6 +66,13 @@ function readAuthorities(env: NodeJS.ProcessEnv): Authorities {
   };
 }
 
+function parseOffset(raw: string | undefined): number {
+  if (!raw) return 0;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms)) throw new ConfigError(`MFP_LAB_CLOCK_OFFSET_MS must be a whole number of milliseconds, not "${raw}"`);
+  return ms;
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
   const dataDir = path.resolve(env.MFP_DATA_DIR || './data');
   return {
@@ -77,5 +86,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
     logLevel: logLevel(env.LOG_LEVEL),
     authorities: readAuthorities(env),
     firmwareSocket: path.resolve(env.MFP_FIRMWARE_SOCKET || path.join(dataDir, 'firmware.sock')),
+    clockOffsetMs: parseOffset(env.MFP_LAB_CLOCK_OFFSET_MS),
   };
 }

@@ -6,6 +6,11 @@ import { MailSender } from './mail/sender.js';
 import { ProviderClients } from './oauth/provider-clients.js';
 import { PopChecker } from './mail/pop-checker.js';
 import { TokenStore, type Logger } from './oauth/token-store.js';
+import { ClockCheck } from './oauth/clock-check.js';
+import { grantRulesOf } from './oauth/provider-profiles.js';
+import { RenewalSchedule } from './oauth/renewal-schedule.js';
+import { tokenCareSettings } from './settings/token-care.js';
+import { TokenNotifier } from './notify/token-notifier.js';
 import { AdminAccount } from './security/admin-account.js';
 import type { CertificateStore } from './security/certificates.js';
 import { SecretBox } from './security/secret-box.js';
@@ -25,6 +30,14 @@ export interface Services {
   events: EventLog;
   tokens: TokenStore;
   clients: ProviderClients;
+  /** The device's clock (a lab may run it ahead); token facts, forecasts and the event log use it. */
+  clock: () => number;
+  /** Providers' `Date` headers against the device clock. */
+  clockCheck: ClockCheck;
+  /** Keeps each grant alive independently of mail traffic. */
+  renewals: RenewalSchedule;
+  /** Mail and syslog when a token turns Invalid or will need a new sign-in soon. */
+  notifier: TokenNotifier;
   certificates: CertificateStore;
   /** Everything that mails goes through it (outbox, pooled SMTP session, XOAUTH2 from the token store). */
   sender: MailSender;
@@ -38,14 +51,24 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   const box = SecretBox.openOrCreate(config.dataDir);
   const settings = new SettingsRepository(db, box);
   const providers = new ProviderRepository(db, box);
-  const events = new EventLog(db);
-  const clients = new ProviderClients((id) => providers.clientSecret(id), config.authorities);
-  const tokens = new TokenStore({ db, box, providers, clients, events, log });
+  const offset = config.clockOffsetMs;
+  const clock = offset ? () => Date.now() + offset : Date.now;
+  const events = new EventLog(db, clock);
+  const clockCheck = new ClockCheck();
+  const clients = new ProviderClients((id) => providers.clientSecret(id), config.authorities, { clock, clockCheck });
+  const tokens = new TokenStore({ db, box, providers, clients, events, log, clock, rules: (provider) => grantRulesOf(provider, tokenCareSettings(settings).limits) });
+  // Told after each renewal pass (forecasts move with time) and each change of a token.
+  let notifier: TokenNotifier | undefined;
+  const renewals = new RenewalSchedule({ tokens, log, onPass: () => void notifier?.check() });
   const accounts = new MailAccounts(settings, providers);
   // Attachments (scans) are files in <data dir>/outbox, streamed in by the bridge and out by nodemailer.
   const sender = new MailSender({ db, settings, accounts, tokens, log, attachmentDir: path.join(config.dataDir, 'outbox') });
   const popChecker = new PopChecker({ db, settings, accounts, tokens, log });
   popChecker.start();
+  notifier = new TokenNotifier({ db, settings, accounts, providers, tokens, sender, log, modelName: config.modelName });
+  const notify = notifier;
+  tokens.onChange(() => void notify.check());
+  renewals.start();
   return {
     config,
     db,
@@ -57,10 +80,16 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
     events,
     tokens,
     clients,
+    clock,
+    clockCheck,
+    renewals,
+    notifier: notify,
     certificates,
     sender,
     popChecker,
     async close() {
+      await renewals.close();
+      await notify.close();
       await popChecker.close();
       await sender.close();
       await tokens.close();

@@ -13,7 +13,13 @@ export type ProviderFault =
   /** the account's grants are destroyed (seed 000): refresh → invalid_grant, old tokens inactive */
   | { kind: 'password_reset'; account?: string }
   /** the same as seen from the device: the next refresh is invalid_grant */
-  | { kind: 'invalid_grant'; account?: string };
+  | { kind: 'invalid_grant'; account?: string }
+  /** Conditional Access sign-in frequency: refresh tokens from before now are refused (AADSTS70043) until a new sign-in */
+  | { kind: 'sign_in_frequency' }
+  /** continuous access evaluation: the next refresh gets a 401 insufficient_claims challenge; strict: answering it fails too */
+  | { kind: 'insufficient_claims'; strict?: boolean }
+  /** the provider's Date header is `ms` off the device's clock */
+  | { kind: 'clock_skew'; ms: number };
 
 export type CloudFault =
   | { target: 'provider'; fault: ProviderFault }
@@ -61,6 +67,12 @@ const PROVIDER_KINDS: Record<string, ProviderFault['kind']> = {
   access_denied: 'access_denied',
   invalid_grant: 'invalid_grant',
   password_reset: 'password_reset',
+  sign_in_frequency: 'sign_in_frequency',
+  aadsts70043: 'sign_in_frequency',
+  insufficient_claims: 'insufficient_claims',
+  insufficient_claims_strict: 'insufficient_claims',
+  cae: 'insufficient_claims',
+  clock_skew: 'clock_skew',
 };
 
 export interface FaultOptions {
@@ -86,6 +98,9 @@ export function parseFault(target: string, spec: string, options: FaultOptions =
         return { target, fault: options.account ? { kind, account: options.account } : { kind } };
       }
       if (kind === 'access_denied') return { target, fault: withCount({ kind }) };
+      if (kind === 'sign_in_frequency') return { target, fault: { kind } };
+      if (kind === 'insufficient_claims') return { target, fault: word.toLowerCase().endsWith('_strict') ? { kind, strict: true } : { kind } };
+      if (kind === 'clock_skew') return { target, fault: { kind, ms: options.ms ?? 10 * 60_000 } };
       const endpoint = options.on ?? (kind === 'slow_down' || kind === 'expired_token' ? 'token' : 'token');
       if (endpoint !== 'token' && endpoint !== 'device' && endpoint !== 'any') throw new FaultSyntaxError(`--on must be token, device or any for a provider fault, not "${endpoint}"`);
       return { target, fault: withCount({ kind, endpoint }) };
@@ -130,6 +145,9 @@ export function describeFault(f: CloudFault): string {
       const p = f.fault;
       if (p.kind === 'password_reset' || p.kind === 'invalid_grant') return `provider: password reset of ${p.account ?? 'the lab account'} (grants destroyed)`;
       if (p.kind === 'access_denied') return `provider: the person declines the next ${p.count ?? 1} device code(s)`;
+      if (p.kind === 'sign_in_frequency') return 'provider: Conditional Access sign-in frequency: tokens from before now need a new sign-in (AADSTS70043)';
+      if (p.kind === 'insufficient_claims') return `provider: continuous access evaluation challenges the next refresh (insufficient_claims)${p.strict ? ', and answering it fails too' : ''}`;
+      if (p.kind === 'clock_skew') return `provider: its Date header is ${Math.round(p.ms / 60_000)} min ${p.ms >= 0 ? 'ahead of' : 'behind'} the lab's clock`;
       return `provider: ${p.kind} on ${p.endpoint ?? 'token'}${n}`;
     }
     case 'smtp': {

@@ -36,6 +36,8 @@ export interface CloudOptions {
   autoApprove?: boolean;
   /** mail the SMTP lab accepts for a lab account lands in its POP mailbox (default true) */
   loopMail?: boolean;
+  /** google: the app is in "Testing" (refresh tokens end 7 days after the sign-in) */
+  googleTesting?: boolean;
 }
 
 export interface CloudState {
@@ -84,6 +86,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<Cloud> {
       ...(options.secrets?.introspectorSecret ? { introspectorSecret: options.secrets.introspectorSecret } : {}),
       ...(options.secrets?.appOnlyClientSecret ? { appOnlyClientSecret: options.secrets.appOnlyClientSecret } : {}),
       ...(options.authStateFile !== undefined ? { stateFile: options.authStateFile } : {}),
+      ...(options.googleTesting ? { googleTesting: true } : {}),
     });
     started.push(auth);
     const account = auth.accounts[0]!;
@@ -200,7 +203,9 @@ async function assemble(
           note(`provider: password of ${who} reset: ${destroyed} grant(s) destroyed; ${cut} open SMTP session(s) of the account ended`);
           return `${line}: ${destroyed} grant(s) destroyed, ${cut} SMTP session(s) ended`;
         }
-        if (p.kind === 'access_denied') {
+        if (p.kind === 'sign_in_frequency' || p.kind === 'insufficient_claims' || p.kind === 'clock_skew') {
+          auth.setGrantPolicy(p);
+        } else if (p.kind === 'access_denied') {
           denials = p.count ?? 1;
           auth.setFault(null);
         } else {

@@ -17,6 +17,11 @@ import { smtpTransient } from './catalog/smtp-transient.js';
 import { smtp5739Causes } from './catalog/smtp-5-7-139-causes.js';
 import { wrongSender } from './catalog/wrong-sender.js';
 import { imapCheck } from './catalog/imap-check.js';
+import { idle90Days } from './catalog/idle-90-days.js';
+import { googleTestingExpiry } from './catalog/google-testing-expiry.js';
+import { conditionalAccess } from './catalog/conditional-access.js';
+import { clockSkew } from './catalog/clock-skew.js';
+import { caeChallenge } from './catalog/cae-challenge.js';
 
 export const SCENARIOS: Scenario[] = [
   firstSetup,
@@ -36,6 +41,11 @@ export const SCENARIOS: Scenario[] = [
   smtp5739Causes,
   wrongSender,
   imapCheck,
+  idle90Days,
+  googleTestingExpiry,
+  conditionalAccess,
+  clockSkew,
+  caeChallenge,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -169,4 +169,18 @@ export const migrations: readonly string[] = [
   DROP TABLE outbox_attachments;
   ALTER TABLE outbox_attachments_v2 RENAME TO outbox_attachments;
   `,
+  `
+  -- Token care (issue 11): obtained_at is renewed with every access token, so the grant's own start
+  -- (the sign-in), its last renewal and how many there were are kept apart, with the end of the refresh
+  -- token when the provider says it (refresh_token_expires_in). Notifications sent, once per cause.
+  ALTER TABLE credentials ADD COLUMN grant_at INTEGER;
+  ALTER TABLE credentials ADD COLUMN renewed_at INTEGER;
+  ALTER TABLE credentials ADD COLUMN renewals INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE credentials ADD COLUMN refresh_expires_at INTEGER;
+  UPDATE credentials SET grant_at = obtained_at;
+  CREATE TABLE token_notifications (
+    cause TEXT PRIMARY KEY,          -- what was told, e.g. "invalid:<provider id>:<account>:<grant_at>"
+    sent_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -147,10 +147,26 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Pool = Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
 
+/** How to reach an SMTP server as the settings describe one (the SMTP page; the notifications' fallback server). */
+export function smtpConnection(server: { host: string; port: number; ssl: SslMode; timeoutMs: number }): SMTPPool.Options {
+  return {
+    host: server.host,
+    port: server.port,
+    secure: server.ssl === 'tls',
+    requireTLS: server.ssl === 'starttls',
+    ignoreTLS: server.ssl === 'none',
+    tls: { servername: server.host, minVersion: 'TLSv1.2' },
+    connectionTimeout: server.timeoutMs,
+    greetingTimeout: server.timeoutMs,
+    socketTimeout: server.timeoutMs,
+    dnsTimeout: server.timeoutMs,
+  };
+}
+
 type Mailer = typeof NodemailerModule.default;
 let nodemailer: Mailer | undefined;
 /** nodemailer is loaded when the device first mails, not at boot: a printer that never mails does not pay for it. */
-async function loadNodemailer(): Promise<Mailer> {
+export async function loadNodemailer(): Promise<Mailer> {
   return (nodemailer ??= (await import('nodemailer')).default);
 }
 
@@ -622,20 +638,7 @@ export class MailSender {
         : config.authMethod === 'smtp-auth'
           ? { user: config.user ?? '', pass: config.password ?? '' }
           : undefined;
-    return {
-      host: config.host,
-      port: config.port,
-      secure: config.ssl === 'tls',
-      requireTLS: config.ssl === 'starttls',
-      ignoreTLS: config.ssl === 'none',
-      tls: { servername: config.host, minVersion: 'TLSv1.2' },
-      connectionTimeout: config.timeoutMs,
-      greetingTimeout: config.timeoutMs,
-      socketTimeout: config.timeoutMs,
-      dnsTimeout: config.timeoutMs,
-      ...(auth ? { auth } : {}),
-      logger: false,
-    };
+    return { ...smtpConnection(config), ...(auth ? { auth } : {}), logger: false };
   }
 
   async #transport(config: SmtpConfig): Promise<Pool> {

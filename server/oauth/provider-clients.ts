@@ -3,6 +3,14 @@ import { openid } from './openid.js';
 import type { Provider } from '../settings/providers.js';
 import { isLoopbackHost } from '../settings/form.js';
 import { fixedEndpoints, type Authorities, type Endpoints } from './provider-profiles.js';
+import type { ClockCheck } from './clock-check.js';
+
+export interface ProviderClientsOptions {
+  /** The device's clock (the simulator moves it). */
+  clock?: () => number;
+  /** Told of each provider answer's `Date` header. */
+  clockCheck?: ClockCheck;
+}
 
 /** How long one request to a provider may take; a printer must not hang on a dead network. */
 export const PROVIDER_TIMEOUT_SECONDS = 15;
@@ -31,10 +39,17 @@ export class DiscoveryError extends Error {
 export class ProviderClients {
   readonly #cache = new Map<number, { version: number; config: Promise<client.Configuration> }>();
 
+  readonly #clock: () => number;
+  readonly #clockCheck: ClockCheck | undefined;
+
   constructor(
     private readonly clientSecretOf: (providerId: number) => string | undefined,
     private readonly authorities: Authorities,
-  ) {}
+    options: ProviderClientsOptions = {},
+  ) {
+    this.#clock = options.clock ?? Date.now;
+    this.#clockCheck = options.clockCheck;
+  }
 
   configuration(provider: Provider): Promise<client.Configuration> {
     const cached = this.#cache.get(provider.id);
@@ -70,6 +85,20 @@ export class ProviderClients {
 
   forget(providerId: number): void {
     this.#cache.delete(providerId);
+    this.#clockCheck?.forget(providerId);
+  }
+
+  /** Every request to the provider goes through here: its answer's `Date` is compared with the device clock. */
+  #observe(client: typeof import('openid-client'), provider: Provider, config: client.Configuration): client.Configuration {
+    const check = this.#clockCheck;
+    if (!check) return config;
+    config[client.customFetch] = async (url, options) => {
+      const sentAt = this.#clock();
+      const response = await fetch(url, options as RequestInit);
+      check.observe(provider.id, sentAt, this.#clock(), response.headers.get('date'));
+      return response;
+    };
+    return config;
   }
 
   async #build(provider: Provider): Promise<client.Configuration> {
@@ -81,7 +110,7 @@ export class ProviderClients {
       const config = new client.Configuration(endpoints as client.ServerMetadata, provider.clientId, undefined, auth);
       if (usesPlainHttp(endpoints)) client.allowInsecureRequests(config);
       config.timeout = PROVIDER_TIMEOUT_SECONDS;
-      return config;
+      return this.#observe(client, provider, config);
     }
     const issuer = new URL(provider.issuerUrl);
     try {
@@ -90,7 +119,7 @@ export class ProviderClients {
         timeout: PROVIDER_TIMEOUT_SECONDS,
       });
       config.timeout = PROVIDER_TIMEOUT_SECONDS;
-      return config;
+      return this.#observe(client, provider, config);
     } catch (err) {
       throw new DiscoveryError(`discovery of ${issuer.origin} failed`, err);
     }

@@ -17,6 +17,7 @@ export const menuTree: readonly MenuItem[] = [
         { key: 'menu.emailInbox', href: '/settings/system/email-status/inbox' },
       ] },
       { key: 'menu.eventLog', href: '/settings/system/token-events' },
+      { key: 'menu.tokenCare', href: '/settings/system/token-care' },
     ] },
     { key: 'menu.security', items: [
       { key: 'menu.password', href: '/settings/security/password' },

@@ -23,7 +23,7 @@ const englishKeys = Object.keys(en).sort();
  * language. A value identical to English is accepted only if it is made of these (and placeholders,
  * digits, punctuation) alone.
  */
-const KEPT_EVERYWHERE = ['Google Workspace', 'Microsoft 365', 'OAuth 2.0', 'SMTP-AUTH', 'STARTTLS', 'SSL/TLS', 'SMTP', 'POP3', 'IMAP', 'TLS', 'EHLO', 'AUTH', 'OK', 'ms'];
+const KEPT_EVERYWHERE = ['Google Workspace', 'Microsoft 365', 'OAuth 2.0', 'SMTP-AUTH', 'STARTTLS', 'SSL/TLS', 'SMTP', 'POP3', 'IMAP', 'TLS', 'EHLO', 'AUTH', 'Syslog', 'UDP', 'TCP', 'OK', 'ms'];
 const KEPT_IN: Record<string, string[]> = { ja: [], sv: ['Token', 'Status', 'Timeout'] };
 
 /** Keys the code builds from a code or a state, so no source names them whole; `template` shows where. */

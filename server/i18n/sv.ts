@@ -417,7 +417,7 @@ export const sv: Record<MessageKey, string> = {
   'reason.smtp_auth_unsupported': 'Maskinen kunde inte logga in med den valda metoden.',
   'reason.smtp_auth_unsupported.remedy': 'Kontrollera att servern erbjuder den Autentiseringsmetod som valts på SMTP-sidan (och att TLS är aktiverat om servern kräver det).',
   'reason.smtp_5.7.60': 'Avsändaradressen är inte den inloggade postlådan, och postlådan får inte skicka som den (5.7.60).',
-  'reason.smtp_5.7.60.remedy': 'Ange kontonamnet som token hämtades för som Avsändaradress på SMTP-sidan (knappen Ange avsändaradress gör det och skickar den avvisade e-posten igen), eller ge postlådan behörigheten Skicka som för adressen.',
+  'reason.smtp_5.7.60.remedy': 'Ange kontonamnet som token hämtades för som Avsändaradress på SMTP-sidan (knappen Ange … som avsändaradress gör det och skickar den avvisade e-posten igen), eller ge postlådan behörigheten Skicka som för adressen.',
   'reason.smtp_sender_rejected': 'E-postservern avvisade avsändaradressen.',
   'reason.smtp_sender_rejected.remedy': 'Kontrollera Avsändaradress på SMTP-sidan.',
   'reason.smtp_recipient_rejected': 'E-postservern avvisade mottagaradressen.',

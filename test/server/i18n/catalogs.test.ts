@@ -36,12 +36,12 @@ const BUILT_KEYS = [
   { prefix: 'outbox.status.', file: 'server/web/outbox-view.ts', template: '`outbox.status.${' },
   { prefix: 'outbox.kind.', file: 'server/web/outbox-view.ts', template: '`outbox.kind.${' },
   { prefix: 'popCheck.trigger.', file: 'server/web/pop-outcome-view.ts', template: '`popCheck.trigger.${' },
-  // checkMessage() puts imapCheck. (for IMAP, falling back to) popCheck. before step.<step> and problem.<code>
+  // A check's step and problem: imapCheck.<key> for IMAP where POP's words would be wrong, else popCheck.<key>.
   { prefix: 'popCheck.step.', file: 'server/web/pop-outcome-view.ts', template: '`step.${' },
   { prefix: 'imapCheck.step.', file: 'server/web/pop-outcome-view.ts', template: '`step.${' },
-  { prefix: 'popCheck.stepStatus.', file: 'server/web/pop-outcome-view.ts', template: '`popCheck.stepStatus.${' },
   { prefix: 'popCheck.problem.', file: 'server/web/pop-outcome-view.ts', template: '`problem.${' },
   { prefix: 'imapCheck.problem.', file: 'server/web/pop-outcome-view.ts', template: '`problem.${' },
+  { prefix: 'popCheck.stepStatus.', file: 'server/web/pop-outcome-view.ts', template: '`popCheck.stepStatus.${' },
   { prefix: 'deviceStatus.kind.', file: 'server/firmware/alerts.ts', template: '`deviceStatus.kind.${' },
 ];
 

@@ -1,18 +1,9 @@
 /** The Test button of an authorization server: what the provider offers, in the catalog's words. */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../../../firmware-sim/free-port.js';
 import { textOf, type PanelClient } from '../../../firmware-sim/panel-client.js';
 import { bootDevice, startLab, type Lab, type TestDevice } from '../../helpers/device.js';
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('OAuth authorization server: Test', () => {
   let lab: Lab;
@@ -37,7 +28,7 @@ describe('OAuth authorization server: Test', () => {
   });
 
   test('a provider that cannot be reached says so', async () => {
-    const id = await panel.addProvider({ name: 'Gone', issuerUrl: `http://127.0.0.1:${await closedPort()}`, clientId: 'x', smtpScope: 'mail.smtp', popScope: 'mail.pop' });
+    const id = await panel.addProvider({ name: 'Gone', issuerUrl: `http://127.0.0.1:${await freePort()}`, clientId: 'x', smtpScope: 'mail.smtp', popScope: 'mail.pop' });
     const page = textOf((await panel.submit(`/settings/network/oauth-servers/${id}/test`, {}, `/settings/network/oauth-servers/${id}`)).html);
     assert.match(page, /The provider could not be reached or answered wrongly: /);
   });

@@ -14,7 +14,7 @@ import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import crypto from 'node:crypto';
 import type { Services } from './services.js';
-import { CSP_DIRECTIVES } from './web/csp.js';
+import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
 import { SqliteSessionStore } from './web/plugins/session-store.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage, t } from './web/render.js';
@@ -51,7 +51,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
       useDefaults: false,
       directives: { ...CSP_DIRECTIVES },
     },
-    // The panel is served over plain HTTP until HTTPS is set up; HSTS there would lock the admin out.
+    // Not helmet's: HSTS depends on the certificate (the onRequest hook below).
     strictTransportSecurity: false,
     referrerPolicy: { policy: 'no-referrer' },
   });
@@ -76,9 +76,14 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     viewExt: 'eta',
   });
 
-  // ---- the admin must be logged in everywhere but the login page and static files ----
+  // ---- the headers helmet does not set ----
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('Cache-Control', 'no-store');
+    reply.header('Permissions-Policy', PERMISSIONS_POLICY);
+    if (request.protocol === 'https' && !services.certificates.info().selfSigned) reply.header('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
+  });
+  // ---- the admin must be logged in everywhere but the login page and static files ----
+  fastify.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PREFIXES.some((prefix) => request.url.startsWith(prefix))) return;
     if (request.session.user) return;
     if (request.url.startsWith('/api/')) return reply.code(401).send({ error: 'login_required' });

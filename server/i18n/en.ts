@@ -282,6 +282,7 @@ export const en = {
   'tls.mismatch': 'The private key does not belong to this certificate.',
   'tls.expired': 'The certificate is not valid now (expired or not yet valid).',
   'tls.notServer': 'This is a CA certificate; install the device\'s own (leaf) certificate.',
+  'tls.unusable': 'The device\'s TLS library refuses this certificate (for example one signed with SHA-1): ask for a SHA-256 certificate.',
   'tls.refused': 'Nothing was changed: {reason}',
   'password.title': 'Administrator Password',
   'password.current': 'Current Password',

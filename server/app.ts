@@ -2,12 +2,8 @@
  * The device's web panel as one Fastify plugin: external plugins first, then the app's services,
  * then routes (the shape of fastify/demo).
  */
-import fastifyCookie from '@fastify/cookie';
-import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
-import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySession from '@fastify/session';
 import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
@@ -15,7 +11,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import crypto from 'node:crypto';
 import type { Services } from './services.js';
 import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
-import { SqliteSessionStore } from './web/plugins/session-store.js';
+import { setUpSessions } from './web/plugins/sessions.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage, t } from './web/render.js';
 import { authRoutes } from './web/routes/auth.js';
@@ -35,7 +31,6 @@ declare module 'fastify' {
   }
 }
 
-const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
 const PUBLIC_PREFIXES = ['/login', '/static/'];
 
 export interface AppOptions {
@@ -56,18 +51,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     referrerPolicy: { policy: 'no-referrer' },
   });
   await fastify.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
-  await fastify.register(fastifyCookie);
-  await fastify.register(fastifySession, {
-    secret: services.box.derive('session-cookie'),
-    cookieName: 'mfp_session',
-    saveUninitialized: false,
-    store: new SqliteSessionStore(services.db, SESSION_MAX_AGE_MS),
-    // Lax, not Strict: the provider's redirect back to /oauth/callback is a cross-site navigation that
-    // must carry the session. Forms are protected by their CSRF token either way.
-    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },
-  });
-  await fastify.register(fastifyCsrf, { sessionPlugin: '@fastify/session', getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf ?? (request.headers['x-csrf-token'] as string | undefined) });
-  await fastify.register(fastifyRateLimit, { global: false });
+  await setUpSessions(fastify, services);
   await fastify.register(fastifyStatic, { root: publicDir, prefix: '/static/', maxAge: '1h', index: false });
   await fastify.register(fastifyView, {
     engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
@@ -99,10 +83,6 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   fastify.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
       return renderPage(request, reply, 'message', { title: t('common.csrf'), message: t('common.csrf') }, 403);
-    }
-    if (error.statusCode === 429) {
-      const seconds = Number(reply.getHeader('retry-after')) || 60;
-      return renderPage(request, reply, 'login', { error: t('login.tooMany', { seconds }) }, 429);
     }
     if (error.statusCode && error.statusCode < 500) {
       return renderPage(request, reply, 'message', { title: error.message, message: error.message }, error.statusCode);

@@ -292,6 +292,7 @@ export const en = {
   'password.mismatch': 'The two new passwords differ.',
   'password.weak': 'Use at least 10 characters.',
   'password.changed': 'The administrator password has been changed.',
+  'password.tooMany': 'Too many wrong passwords. Wait {seconds} seconds and try again.',
   // ---- mail sender: outbox, Send Test E-mail, Connection Test, SMTP replies ----
   'mail.test.subject': 'Test e-mail from the device',
   'mail.test.body': 'This is a test e-mail sent from the device\'s web panel.\n\nServer: {server}\nAuthentication: {auth}\nSent at: {time}\n',

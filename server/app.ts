@@ -11,6 +11,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import crypto from 'node:crypto';
 import type { Services } from './services.js';
 import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
+import { FormShapeError, formShapeProblem, notAForm } from './web/form-shape.js';
 import { setUpSessions } from './web/plugins/sessions.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage, t } from './web/render.js';
@@ -51,6 +52,9 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     referrerPolicy: { policy: 'no-referrer' },
   });
   await fastify.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
+  // Forms only (see web/form-shape.ts): any other body, JSON included, is refused unread.
+  fastify.removeContentTypeParser(['application/json', 'text/plain']);
+  fastify.addContentTypeParser('*', (request, _payload, done) => done(notAForm(request.headers['content-type']), undefined));
   await setUpSessions(fastify, services);
   await fastify.register(fastifyStatic, { root: publicDir, prefix: '/static/', maxAge: '1h', index: false });
   await fastify.register(fastifyView, {
@@ -79,8 +83,28 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     await new Promise<void>((resolve, reject) => fastify.csrfProtection(request, reply, (err?: Error) => (err ? reject(err) : resolve())));
   });
 
+  // Each field once, as text: a handler never sees an array or an object.
+  fastify.addHook('preValidation', async (request) => {
+    const problem = formShapeProblem(request.body);
+    if (problem) throw problem;
+  });
+
+  /** The page a form was on: the posted path, or the nearest page above it (…/token/get → the SMTP page). */
+  function formPageOf(url: string): string {
+    const segments = url.split('?')[0]!.split('/');
+    for (; segments.length > 1; segments.pop()) {
+      const path = segments.join('/');
+      if (fastify.findRoute({ method: 'GET', url: path })) return path;
+    }
+    return '/';
+  }
+
   fastify.setNotFoundHandler((request, reply) => renderPage(request, reply, 'message', { title: t('common.notFound'), message: t('common.notFound') }, 404));
   fastify.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (error instanceof FormShapeError) {
+      const message = t(error.messageKey, error.params);
+      return renderPage(request, reply, 'message', { title: t('form.unreadable'), message, back: formPageOf(request.url), backLabel: t('form.backToForm') }, 400);
+    }
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
       return renderPage(request, reply, 'message', { title: t('common.csrf'), message: t('common.csrf') }, 403);
     }

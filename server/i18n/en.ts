@@ -514,6 +514,7 @@ export const en = {
   'firmware.error.notFound': 'No such firmware request.',
   'firmware.error.json': 'The request body must be a JSON object.',
   'firmware.error.tooLarge': 'The request body is too large.',
+  'firmware.error.stalled': 'The request body stopped arriving for {seconds} seconds; the request was given up.',
   'firmware.error.badLength': 'The request body does not match its Content-Length.',
   'firmware.error.base64': 'pdfBase64 is not base64.',
   'firmware.error.pdfTooLarge': 'The PDF is larger than {max} MB.',

@@ -12,6 +12,11 @@ export interface PanelForm {
   page: string;
   /** Field name → the value the page gave it ('' for empty inputs and unselected lists). */
   fields: Record<string, string>;
+  /**
+   * What each submit button adds (a browser sends only the button pressed): {confirm: 'ok'} for a
+   * named one, {} for one without a name.
+   */
+  submitters: Record<string, string>[];
 }
 
 const decode = (text: string) => text.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))).replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
@@ -26,10 +31,16 @@ export function formsOf(html: string, page: string): PanelForm[] {
   for (const match of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
     if ((attribute(match[1]!, 'method') ?? 'get').toLowerCase() !== 'post') continue;
     const fields: Record<string, string> = {};
+    const submitters: Record<string, string>[] = [];
     const body = match[2]!;
-    for (const input of body.matchAll(/<(input|button)\b[^>]*>/g)) {
+    for (const input of body.matchAll(/<input\b[^>]*>/g)) {
       const name = attribute(input[0], 'name');
       if (name && !(name in fields)) fields[name] = attribute(input[0], 'value') ?? '';
+    }
+    for (const button of body.matchAll(/<button\b[^>]*>/g)) {
+      if ((attribute(button[0], 'type') ?? 'submit') !== 'submit') continue;
+      const name = attribute(button[0], 'name');
+      submitters.push(name ? { [name]: attribute(button[0], 'value') ?? '' } : {});
     }
     for (const select of body.matchAll(/<select\b([^>]*)>([\s\S]*?)<\/select>/g)) {
       const name = attribute(select[1]!, 'name');
@@ -40,7 +51,7 @@ export function formsOf(html: string, page: string): PanelForm[] {
       const name = attribute(area[1]!, 'name');
       if (name) fields[name] = decode(area[2]!);
     }
-    forms.push({ action: attribute(match[1]!, 'action') ?? page, page, fields });
+    forms.push({ action: attribute(match[1]!, 'action') ?? page, page, fields, submitters: submitters.length ? submitters : [{}] });
   }
   return forms;
 }

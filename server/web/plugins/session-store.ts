@@ -30,6 +30,11 @@ export class SqliteSessionStore {
   readonly #maxSessions: number;
   readonly #log: SessionStoreLogger;
   readonly #sweeper: NodeJS.Timeout;
+  /**
+   * Sessions ended here (logout, a password change), so that a request of one still under way cannot
+   * write it back when it finishes (every request saves its session). Only ids; the newest few hundred.
+   */
+  readonly #ended = new Set<string>();
 
   constructor(db: Db, options: SessionStoreOptions) {
     this.#db = db;
@@ -46,7 +51,7 @@ export class SqliteSessionStore {
       const expiresAt = Date.now() + this.#maxAgeMs;
       // The common case (a request of a known session) is one UPDATE; only a new session counts rows.
       const updated = this.#db.prepare('UPDATE sessions SET data = ?, expires_at = ? WHERE id = ?').run(data, expiresAt, sessionId).changes;
-      if (!updated) {
+      if (!updated && !this.#ended.has(sessionId)) {
         this.#db.prepare('INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)').run(sessionId, data, expiresAt);
         this.#enforceCap();
       }
@@ -69,6 +74,7 @@ export class SqliteSessionStore {
   destroy(sessionId: string, callback: Callback): void {
     try {
       this.#db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
+      this.#remember([sessionId]);
       callback();
     } catch (err) {
       callback(err);
@@ -77,7 +83,9 @@ export class SqliteSessionStore {
 
   /** Ends every session but `keepSessionId` (the admin's password changed); returns how many ended. */
   destroyOthers(keepSessionId: string): number {
-    return this.#db.prepare('DELETE FROM sessions WHERE id != ?').run(keepSessionId).changes;
+    const others = (this.#db.prepare('DELETE FROM sessions WHERE id != ? RETURNING id').all(keepSessionId) as { id: string }[]).map((row) => row.id);
+    this.#remember(others);
+    return others.length;
   }
 
   /** Deletes expired sessions; returns how many. */
@@ -91,6 +99,14 @@ export class SqliteSessionStore {
 
   close(): void {
     clearInterval(this.#sweeper);
+  }
+
+  #remember(ids: string[]): void {
+    for (const id of ids) this.#ended.add(id);
+    for (const id of this.#ended) {
+      if (this.#ended.size <= 4 * this.#maxSessions) break;
+      this.#ended.delete(id);
+    }
   }
 
   #enforceCap(): void {

@@ -101,6 +101,11 @@ describe('the session table is bounded', () => {
       const ids = (db.prepare('SELECT id FROM sessions ORDER BY id').all() as { id: string }[]).map((row) => row.id);
       assert.deepEqual(ids, ['a', 'c', 'd'], 'b, unused the longest, was ended');
       assert.match(warnings.join('\n'), /session table full/);
+
+      // Ended by a password change: a request of one of them finishing afterwards does not write it back.
+      assert.equal(store.destroyOthers('d'), 2);
+      await save('a');
+      assert.deepEqual((db.prepare('SELECT id FROM sessions').all() as { id: string }[]).map((row) => row.id), ['d']);
     } finally {
       store.close();
       db.close();

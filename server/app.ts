@@ -2,12 +2,8 @@
  * The device's web panel as one Fastify plugin: external plugins first, then the app's services,
  * then routes (the shape of fastify/demo).
  */
-import fastifyCookie from '@fastify/cookie';
-import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
-import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySession from '@fastify/session';
 import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
@@ -15,8 +11,9 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import crypto from 'node:crypto';
 import { DEFAULT_LANGUAGE, localeFor } from './i18n/index.js';
 import type { Services } from './services.js';
-import { CSP_DIRECTIVES } from './web/csp.js';
-import { SqliteSessionStore } from './web/plugins/session-store.js';
+import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
+import { FormShapeError, formShapeProblem, notAForm } from './web/form-shape.js';
+import { setUpSessions } from './web/plugins/sessions.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage } from './web/render.js';
 import { addLanguageHook } from './web/plugins/language.js';
@@ -44,7 +41,6 @@ declare module 'fastify' {
   }
 }
 
-const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
 const PUBLIC_PREFIXES = ['/login', '/static/', '/favicon.ico', LANGUAGE_PATH];
 
 export interface AppOptions {
@@ -60,23 +56,15 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
       useDefaults: false,
       directives: { ...CSP_DIRECTIVES },
     },
-    // The panel is served over plain HTTP until HTTPS is set up; HSTS there would lock the admin out.
+    // Not helmet's: HSTS depends on the certificate (the onRequest hook below).
     strictTransportSecurity: false,
     referrerPolicy: { policy: 'no-referrer' },
   });
   await fastify.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
-  await fastify.register(fastifyCookie);
-  await fastify.register(fastifySession, {
-    secret: services.box.derive('session-cookie'),
-    cookieName: 'mfp_session',
-    saveUninitialized: false,
-    store: new SqliteSessionStore(services.db, SESSION_MAX_AGE_MS),
-    // Lax, not Strict: the provider's redirect back to /oauth/callback is a cross-site navigation that
-    // must carry the session. Forms are protected by their CSRF token either way.
-    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },
-  });
-  await fastify.register(fastifyCsrf, { sessionPlugin: '@fastify/session', getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf ?? (request.headers['x-csrf-token'] as string | undefined) });
-  await fastify.register(fastifyRateLimit, { global: false });
+  // Forms only (see web/form-shape.ts): any other body, JSON included, is refused unread.
+  fastify.removeContentTypeParser(['application/json', 'text/plain']);
+  fastify.addContentTypeParser('*', (request, _payload, done) => done(notAForm(request.headers['content-type']), undefined));
+  await setUpSessions(fastify, services);
   await fastify.register(fastifyStatic, { root: publicDir, prefix: '/static/', maxAge: '1h', index: false });
   // Browsers ask for /favicon.ico whatever the page links to (a bookmark, a JSON answer): the same icon.
   fastify.get('/favicon.ico', (_request, reply) => reply.sendFile('favicon.svg', { maxAge: '1d' }));
@@ -87,10 +75,16 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     viewExt: 'eta',
   });
 
-  // ---- each page's language, then: the admin must be logged in everywhere but the login page and static files ----
+  // ---- each page's language (the login redirect and error pages speak it too) ----
   addLanguageHook(fastify);
+  // ---- the headers helmet does not set ----
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('Cache-Control', 'no-store');
+    reply.header('Permissions-Policy', PERMISSIONS_POLICY);
+    if (request.protocol === 'https' && !services.certificates.info().selfSigned) reply.header('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
+  });
+  // ---- the admin must be logged in everywhere but the login page and static files ----
+  fastify.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PREFIXES.some((prefix) => request.url.startsWith(prefix))) return;
     if (request.session.user) return;
     if (request.url.startsWith('/api/')) return reply.code(401).send({ error: 'login_required' });
@@ -107,15 +101,31 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     await new Promise<void>((resolve, reject) => fastify.csrfProtection(request, reply, (err?: Error) => (err ? reject(err) : resolve())));
   });
 
+  // Each field once, as text: a handler never sees an array or an object.
+  fastify.addHook('preValidation', async (request) => {
+    const problem = formShapeProblem(request.body);
+    if (problem) throw problem;
+  });
+
+  /** The page a form was on: the posted path, or the nearest page above it (…/token/get → the SMTP page). */
+  function formPageOf(url: string): string {
+    const segments = url.split('?')[0]!.split('/');
+    for (; segments.length > 1; segments.pop()) {
+      const path = segments.join('/');
+      if (fastify.findRoute({ method: 'GET', url: path })) return path;
+    }
+    return '/';
+  }
+
   fastify.setNotFoundHandler((request, reply) => renderPage(request, reply, 'message', { title: request.locale.t('common.notFound'), message: request.locale.t('common.notFound') }, 404));
   fastify.setErrorHandler(async (error: FastifyError, request, reply) => {
     const { t } = request.locale ?? localeFor(DEFAULT_LANGUAGE);
+    if (error instanceof FormShapeError) {
+      const message = t(error.messageKey, error.params);
+      return renderPage(request, reply, 'message', { title: t('form.unreadable'), message, back: formPageOf(request.url), backLabel: t('form.backToForm') }, 400);
+    }
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
       return renderPage(request, reply, 'message', { title: t('common.csrf'), message: t('common.csrf') }, 403);
-    }
-    if (error.statusCode === 429) {
-      const seconds = Number(reply.getHeader('retry-after')) || 60;
-      return renderPage(request, reply, 'login', { error: t('login.tooMany', { seconds }) }, 429);
     }
     if (error.statusCode && error.statusCode < 500) {
       return renderPage(request, reply, 'message', { title: error.message, message: error.message }, error.statusCode);

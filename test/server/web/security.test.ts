@@ -67,6 +67,10 @@ describe('admin login and session', () => {
   });
 
   test('security headers are set on every page', async () => {
+    for (const path of ['/', '/static/panel.css']) {
+      const headers = (await fetch(new URL(path, device.device.url), { redirect: 'manual' })).headers;
+      for (const feature of ['camera', 'microphone', 'geolocation', 'usb']) assert.match(headers.get('permissions-policy') ?? '', new RegExp(`\\b${feature}=\\(\\)`), `${path}: ${feature} denied`);
+    }
     const response = await fetch(new URL('/login', device.device.url));
     assert.match(response.headers.get('content-security-policy') ?? '', /default-src 'self'/);
     assert.match(response.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);

@@ -80,6 +80,8 @@ export interface MailSenderOptions {
   autoStart?: boolean;
   /** Where attachment files live (default: `outbox/` next to the database, i.e. `<data dir>/outbox`). */
   attachmentDir?: string;
+  /** Whether start() removes attachment files no job names (default true; false in recovery mode). */
+  sweepUnknownFiles?: boolean;
 }
 
 export type RetryPolicy = Pick<MailSenderOptions, 'retryBaseMs' | 'retryMaxMs' | 'giveUpAfterMs' | 'holdPollMs'>;
@@ -184,6 +186,9 @@ export class MailSender {
   #snapshot: { at: number; config: SmtpConfig; blocked: Diagnosis | undefined } | null = null;
 
   #running: Promise<void> | null = null;
+  /** Worker runs that failed in a row (the database refused a write, a secret could not be read). */
+  #workerFailures = 0;
+  readonly #sweepUnknownFiles: boolean;
   #again = false;
   #kickScheduled = false;
   #timer: NodeJS.Timeout | null = null;
@@ -202,15 +207,21 @@ export class MailSender {
     this.#retryMaxMs = options.retryMaxMs ?? 15 * 60_000;
     this.#giveUpAfterMs = options.giveUpAfterMs ?? 3 * 24 * 60 * 60_000;
     this.#holdPollMs = options.holdPollMs ?? 2_000;
+    this.#sweepUnknownFiles = options.sweepUnknownFiles ?? true;
     if (options.autoStart ?? true) this.start();
   }
 
   /** Starts draining the outbox; jobs queued before a restart are due at once. */
   start(): void {
-    const { moved, swept } = this.outbox.recover();
-    if (moved || swept) this.#log.info({ mail: 'outbox', moved, swept }, 'outbox attachment files recovered');
-    const due = this.outbox.makeAllDue();
-    if (due) this.#log.info({ mail: 'outbox', due }, 'queued mail from before the restart');
+    try {
+      const { moved, swept } = this.outbox.recover({ sweep: this.#sweepUnknownFiles });
+      if (moved || swept) this.#log.info({ mail: 'outbox', moved, swept }, 'outbox attachment files recovered');
+      const due = this.outbox.makeAllDue();
+      if (due) this.#log.info({ mail: 'outbox', due }, 'queued mail from before the restart');
+    } catch (err) {
+      // E.g. a full storage: the device starts all the same, and the jobs keep their own due times.
+      this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)) }, 'outbox recovery at start failed');
+    }
     this.#kick();
   }
 
@@ -363,7 +374,15 @@ export class MailSender {
         return;
       }
       this.#running = this.#drain()
-        .catch((err: unknown) => this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)) }, 'outbox worker failed'))
+        .then(
+          () => {
+            this.#workerFailures = 0;
+          },
+          (err: unknown) => {
+            this.#workerFailures++;
+            this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)), failures: this.#workerFailures }, 'outbox worker failed');
+          },
+        )
         .finally(() => {
           this.#running = null;
           this.#schedule();
@@ -391,9 +410,15 @@ export class MailSender {
     if (this.#closed) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    const wake = this.outbox.nextWakeAt();
-    let delay = wake === undefined ? Infinity : Math.max(0, wake - Date.now());
-    if (this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
+    let delay: number;
+    if (this.#workerFailures > 0) {
+      // The run itself failed, so the outbox may not even be readable: never again at once.
+      delay = this.backoffMs(this.#workerFailures);
+    } else {
+      const wake = this.outbox.nextWakeAt();
+      delay = wake === undefined ? Infinity : Math.max(0, wake - Date.now());
+      if (this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
+    }
     if (delay === Infinity) return;
     this.#timer = setTimeout(() => this.#kick(), Math.min(delay, 2 ** 31 - 1));
     this.#timer.unref();

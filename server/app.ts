@@ -16,6 +16,7 @@ import crypto from 'node:crypto';
 import type { Services } from './services.js';
 import { CSP_DIRECTIVES } from './web/csp.js';
 import { SqliteSessionStore } from './web/plugins/session-store.js';
+import { guardStorage, storageProblemOf, storageRefusal } from './web/plugins/storage-guard.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage, t } from './web/render.js';
 import { authRoutes } from './web/routes/auth.js';
@@ -89,6 +90,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     if (request.method !== 'POST') return;
     await new Promise<void>((resolve, reject) => fastify.csrfProtection(request, reply, (err?: Error) => (err ? reject(err) : resolve())));
   });
+  // A change the storage cannot keep is refused up front (full, database gone), never answered "saved".
+  guardStorage(fastify);
 
   fastify.setNotFoundHandler((request, reply) => renderPage(request, reply, 'message', { title: t('common.notFound'), message: t('common.notFound') }, 404));
   fastify.setErrorHandler(async (error: FastifyError, request, reply) => {
@@ -99,6 +102,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
       const seconds = Number(reply.getHeader('retry-after')) || 60;
       return renderPage(request, reply, 'login', { error: t('login.tooMany', { seconds }) }, 429);
     }
+    const storageProblem = storageProblemOf(request, error);
+    if (storageProblem) return storageRefusal(request, reply, storageProblem);
     if (error.statusCode && error.statusCode < 500) {
       return renderPage(request, reply, 'message', { title: error.message, message: error.message }, error.statusCode);
     }

@@ -15,6 +15,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import crypto from 'node:crypto';
 import type { Services } from './services.js';
 import { CSP_DIRECTIVES } from './web/csp.js';
+import { StorageAwareSessionStore } from './web/plugins/session-fallback.js';
 import { SqliteSessionStore } from './web/plugins/session-store.js';
 import { guardStorage, storageProblemOf, storageRefusal } from './web/plugins/storage-guard.js';
 import { publicDir, viewsDir } from './web/paths.js';
@@ -62,7 +63,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     secret: services.box.derive('session-cookie'),
     cookieName: 'mfp_session',
     saveUninitialized: false,
-    store: new SqliteSessionStore(services.db, SESSION_MAX_AGE_MS),
+    store: new StorageAwareSessionStore(new SqliteSessionStore(services.db, SESSION_MAX_AGE_MS), services.storage, SESSION_MAX_AGE_MS),
     // Lax, not Strict: the provider's redirect back to /oauth/callback is a cross-site navigation that
     // must carry the session. Forms are protected by their CSRF token either way.
     cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },

@@ -41,7 +41,8 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   const opened = openDeviceDatabase(config.dataDir);
   const db = opened.db;
   const storage = new DeviceStorage({ db, file: opened.file, identity: opened.identity, log });
-  storage.checkAtStart();
+  if (opened.full) storage.noteError({ code: 'SQLITE_FULL' });
+  else storage.checkAtStart();
   if (opened.recovery) {
     log.error({ storage: 'recovery', reason: opened.recovery.reason, detail: opened.recovery.detail, damagedFile: opened.recovery.damagedFile }, 'the database was damaged: moved aside, started in recovery mode');
     whenWritable(storage, () => storage.recordRecovery(opened.recovery!));

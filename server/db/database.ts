@@ -25,9 +25,20 @@ function isDamaged(err: unknown): boolean {
   return code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT');
 }
 
-function open(file: string): Db {
+/** What SQLite says when it cannot get the space to open a WAL database (its -shm index) or write. */
+function isOutOfSpace(err: unknown): boolean {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE';
+}
+
+/**
+ * `exclusive`: the WAL index lives in this process's memory instead of the -shm file, which a full
+ * storage cannot give room to (SQLITE_IOERR_SHMSIZE at start); only this process opens the file then.
+ */
+function open(file: string, exclusive = false): Db {
   const db = new Database(file);
   try {
+    if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
     // A printer's flash is slow; NORMAL is durable across process crashes in WAL mode.
@@ -79,6 +90,8 @@ export interface OpenedDatabase {
   identity: { dev: number; ino: number };
   /** Set when the database was found damaged (zero length, not a database, corrupt) and moved aside. */
   recovery?: Recovery;
+  /** The storage had no room even to open the database: opened in exclusive mode, read-mostly. */
+  full?: boolean;
 }
 
 /**
@@ -97,16 +110,22 @@ export function openDeviceDatabase(dataDir: string, now = Date.now()): OpenedDat
   if (size === 0) {
     recovery = { reason: 'empty', detail: 'zero-length file', damagedFile: moveAside(file, now), at: now };
   }
+  let full = false;
   try {
     db = open(file);
   } catch (err) {
-    if (recovery || !isDamaged(err)) throw err;
-    recovery = { reason: 'corrupt', detail: (err as Error).message, damagedFile: moveAside(file, now), at: now };
-    db = open(file);
+    if (isOutOfSpace(err)) {
+      full = true;
+      db = open(file, true);
+    } else {
+      if (recovery || !isDamaged(err)) throw err;
+      recovery = { reason: 'corrupt', detail: (err as Error).message, damagedFile: moveAside(file, now), at: now };
+      db = open(file);
+    }
   }
   tighten(dataDir, file);
   const { dev, ino } = fs.statSync(file);
-  return { db, file, identity: { dev, ino }, ...(recovery ? { recovery } : {}) };
+  return { db, file, identity: { dev, ino }, ...(recovery ? { recovery } : {}), ...(full ? { full } : {}) };
 }
 
 /** The database alone (tools and tests). */

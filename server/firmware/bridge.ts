@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { isStorageFull, StorageUnavailableError } from '../db/storage.js';
 import { hasMessage, translator, type MessageKey, type Params } from '../i18n/index.js';
 import type { AttachmentWriter } from '../mail/attachment-files.js';
 import { MailJobError } from '../mail/sender.js';
@@ -593,6 +594,14 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
     response.end(json);
   }
 
+  /** A full or lost storage is the firmware's 503 (try again later), not an internal error. */
+  function storageError(err: unknown): BridgeError | undefined {
+    if (err instanceof StorageUnavailableError) return fail('unavailable', err.problem === 'full' ? 'firmware.error.storageFull' : 'firmware.error.storageGone');
+    if (!isStorageFull(err)) return undefined;
+    services.storage.noteError(err);
+    return fail('unavailable', 'firmware.error.storageFull');
+  }
+
   const inFlight = new Set<Promise<void>>();
   const server = http.createServer((request, response) => {
     const started = performance.now();
@@ -603,11 +612,13 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
         if (closing) throw fail('unavailable', 'firmware.error.closing');
         const route = routes[`${request.method} ${path}`];
         if (!route) throw fail('not_found', 'firmware.error.notFound');
+        // Every POST writes: refused (503, the firmware keeps the job) when the storage cannot keep it.
+        if (request.method === 'POST') services.storage.assertWritable();
         const [status, body] = await route(request);
         code = status;
         send(response, status, body);
       } catch (err) {
-        const known = err instanceof BridgeError ? err : undefined;
+        const known = err instanceof BridgeError ? err : storageError(err);
         code = known ? STATUS_OF[known.code] : 500;
         if (!known) log.error({ err, firmware: path }, 'firmware request failed');
         send(response, code, { error: known?.code ?? 'internal', message: known?.message ?? t('firmware.error.internal') });

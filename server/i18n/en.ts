@@ -523,6 +523,8 @@ export const en = {
   'firmware.log.notASocket': 'The firmware socket path {path} exists and is not a socket.',
   'firmware.log.socketInUse': 'Another device is already listening on the firmware socket {path}.',
   'firmware.log.pathTooLong': 'The firmware socket path {path} is longer than {max} bytes; set MFP_FIRMWARE_SOCKET to a shorter path.',
+  'firmware.error.storageFull': 'The device storage is full: nothing was queued. Try again once space is freed.',
+  'firmware.error.storageGone': 'The device database was deleted or replaced while the device was running: nothing was queued. Restart the device.',
   'storage.full.title': 'Storage full',
   'storage.full.text': 'The device storage is full. The panel shows what is stored, but changes are refused until space is freed; mail already queued stays queued.',
   'storage.full.todo': 'What to do: free space on the storage that holds {dir}. The device notices by itself and takes changes again.',

@@ -466,6 +466,8 @@ export class MailSender {
       while (pending.length) {
         const batch = pending.splice(0, this.#maxRecipients);
         const info = await this.#withTokenRetry(config, () => transporter.sendMail(this.#mailOptions(config, job, batch, attachments)));
+        // The server's 250 is committed before anything else happens (no I/O, no await in between):
+        // a kill between the 250 and this commit is the only window for a second copy (same Message-ID).
         const rejected: RejectedRecipient[] = [];
         for (const err of info.rejectedErrors ?? []) {
           const recipient = (err as { recipient?: string }).recipient;

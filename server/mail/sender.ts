@@ -624,7 +624,9 @@ export class MailSender {
     const key = authMethod === 'oauth2' ? this.#accounts.keyFor('smtp') : undefined;
     const host = String(values.primaryServer ?? '');
     const senderAddress = String(values.senderAddress ?? '');
-    const configured = saved && host !== '' && senderAddress !== '' && (authMethod !== 'oauth2' || (key !== undefined && this.#accounts.providerOf(key) !== undefined));
+    // SMTP-AUTH without its password (retired with a lost device key) is not tried: a wrong sign-in
+    // would only count against the account at the server.
+    const configured = saved && host !== '' && senderAddress !== '' && (authMethod !== 'oauth2' || (key !== undefined && this.#accounts.providerOf(key) !== undefined)) && (authMethod !== 'smtp-auth' || password !== undefined);
     return {
       fingerprint: digest(JSON.stringify({ saved, values, password: password ? digest(password) : null })),
       configured,

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { PAGE_PATHS, textOf } from '../../../firmware-sim/panel-client.js';
 import { en } from '../../../server/i18n/en.js';
 import { bootDevice, type TestDevice } from '../../helpers/device.js';
-import { bootMailDevice, obtainToken, startMailLab, waitFor, type MailLab } from '../mail/sender-helpers.js';
+import { bootMailDevice, obtainToken, saveSmtp, SMTP_PASSWORD, startMailLab, waitFor, type MailLab } from '../mail/sender-helpers.js';
 
 let mail: MailLab;
 let dev: TestDevice;
@@ -77,4 +77,30 @@ test('the same key at the next start: no notice', async () => {
   const panel = await dev.panel();
   assert.ok(!textOf((await panel.get('/')).html).includes(en['storage.keyReplaced.title']));
   assert.equal((await panel.tokenStatus('smtp')).state, 'obtained');
+});
+
+test('a replaced device.key and an SMTP-AUTH password: listed on the home and SMTP pages until entered again, then the mail goes', async () => {
+  await dev.close();
+  dev = await bootDevice();
+  let panel = await dev.panel();
+  await saveSmtp(panel, mail, { authMethod: 'smtp-auth', authUser: mail.account, authPassword: SMTP_PASSWORD });
+  await dev.close();
+  fs.rmSync(path.join(dev.dataDir, 'device.key'));
+  dev = await bootDevice(dev.dataDir);
+  dev.device.services.sender.setRetryPolicy({ retryBaseMs: 100, retryMaxMs: 500, holdPollMs: 100 });
+  panel = await dev.panel();
+
+  const item = en['storage.keyReplaced.setting'].replace('{page}', en['smtp.title']).replace('{field}', en['smtp.authPassword']);
+  assert.ok(textOf((await panel.get('/')).html).includes(item), 'the home page names the SMTP password');
+  assert.ok(textOf((await panel.get(PAGE_PATHS.smtp)).html).includes(item), 'so does the SMTP page');
+  const attemptsBefore = mail.smtp.authAttempts.length;
+  const { id } = dev.device.services.sender.enqueue({ to: 'ken@example.com', subject: 'Password again', text: 'x' });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.ok(dev.device.services.sender.outbox.get(id), 'the mail waits');
+  assert.equal(mail.smtp.authAttempts.length, attemptsBefore, 'no sign-in is tried without the password');
+  assert.equal(dev.logs.filter((line) => line.includes('outbox worker failed')).length, 0);
+
+  await saveSmtp(panel, mail, { authMethod: 'smtp-auth', authUser: mail.account, authPassword: SMTP_PASSWORD });
+  await waitFor(() => dev.device.services.sender.outbox.get(id) === undefined, 'the mail to be sent');
+  assert.ok(!textOf((await panel.get('/')).html).includes(item), 'nothing left to enter');
 });

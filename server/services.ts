@@ -60,7 +60,10 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   const accounts = new MailAccounts(settings, providers);
   // Attachments (scans) are files in <data dir>/outbox, streamed in by the bridge and out by nodemailer.
   // In recovery mode the outbox files no row names are the damaged database's jobs: kept, not swept.
-  const sender = new MailSender({ db, settings, accounts, tokens, log, attachmentDir: path.join(config.dataDir, 'outbox'), sweepUnknownFiles: !storage.recovery() && !opened.recovery });
+  const sender = new MailSender({
+    db, settings, accounts, tokens, log, attachmentDir: path.join(config.dataDir, 'outbox'), sweepUnknownFiles: !storage.recovery() && !opened.recovery,
+    canRecordDeliveries: () => storage.problem() !== 'full',
+  });
   const popChecker = new PopChecker({ db, settings, accounts, tokens, log });
   popChecker.start();
   return {

@@ -82,6 +82,11 @@ export interface MailSenderOptions {
   attachmentDir?: string;
   /** Whether start() removes attachment files no job names (default true; false in recovery mode). */
   sweepUnknownFiles?: boolean;
+  /**
+   * Whether the outbox can record a delivery now (false while the storage is full). Sending a mail
+   * whose 250 cannot be written would send it again at every retry: the worker waits instead.
+   */
+  canRecordDeliveries?: () => boolean;
 }
 
 export type RetryPolicy = Pick<MailSenderOptions, 'retryBaseMs' | 'retryMaxMs' | 'giveUpAfterMs' | 'holdPollMs'>;
@@ -189,6 +194,9 @@ export class MailSender {
   /** Worker runs that failed in a row (the database refused a write, a secret could not be read). */
   #workerFailures = 0;
   readonly #sweepUnknownFiles: boolean;
+  readonly #canRecordDeliveries: () => boolean;
+  /** The last run stopped because no delivery could be recorded: look again every holdPollMs. */
+  #waitingForStorage = false;
   #again = false;
   #kickScheduled = false;
   #timer: NodeJS.Timeout | null = null;
@@ -208,6 +216,7 @@ export class MailSender {
     this.#giveUpAfterMs = options.giveUpAfterMs ?? 3 * 24 * 60 * 60_000;
     this.#holdPollMs = options.holdPollMs ?? 2_000;
     this.#sweepUnknownFiles = options.sweepUnknownFiles ?? true;
+    this.#canRecordDeliveries = options.canRecordDeliveries ?? (() => true);
     if (options.autoStart ?? true) this.start();
   }
 
@@ -401,6 +410,12 @@ export class MailSender {
         if (this.#closed) return;
         const job = this.outbox.nextDue();
         if (!job) break;
+        if (!this.#canRecordDeliveries()) {
+          if (!this.#waitingForStorage) this.#log.warn({ mail: 'outbox' }, 'mail waits: the storage cannot record a delivery');
+          this.#waitingForStorage = true;
+          return;
+        }
+        this.#waitingForStorage = false;
         await this.#attempt(job);
       }
     } while (this.#again && !this.#closed);
@@ -417,7 +432,7 @@ export class MailSender {
     } else {
       const wake = this.outbox.nextWakeAt();
       delay = wake === undefined ? Infinity : Math.max(0, wake - Date.now());
-      if (this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
+      if (this.#waitingForStorage || this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
     }
     if (delay === Infinity) return;
     this.#timer = setTimeout(() => this.#kick(), Math.min(delay, 2 ** 31 - 1));

@@ -12,7 +12,10 @@ import { test } from 'node:test';
 import { textOf, type PanelClient } from '../../../firmware-sim/panel-client.js';
 import { en } from '../../../server/i18n/en.js';
 import { smtpForm } from '../../../server/settings/pages.js';
+import { freePort } from '../../../firmware-sim/free-port.js';
+import { startSmtpLab, type SmtpLab } from '../../../firmware-sim/cloud/smtp-server.js';
 import { bridgeCall } from '../firmware/bridge-helpers.js';
+import { waitFor } from '../mail/sender-helpers.js';
 import { bootDevice, tempDir, type TestDevice } from '../../helpers/device.js';
 
 const SMTP = { primaryServer: '127.0.0.1', port: '2525', timeout: '5', senderName: 'Scanner', senderAddress: 'scanner@example.com', ssl: 'none', authMethod: 'none' };
@@ -56,17 +59,23 @@ test('a full storage: the device starts, serves the panel, says so, refuses save
   const mount = mountTmpfs('4m');
   if (typeof mount === 'string') return t.skip(mount);
   let dev: TestDevice | undefined;
+  let smtp: SmtpLab | undefined;
   try {
     const dataDir = path.join(mount.dir, 'data');
     dev = await bootDevice(dataDir);
-    assert.equal((await saveServer(await dev.panel(), 'mail-before.example.com')).status, 200);
-    // A mail queued before the storage filled up (SMTP has nowhere to send it yet: it waits).
+    const smtpPort = await freePort();
+    assert.equal((await (await dev.panel()).saveSettings('smtp', { ...SMTP, port: String(smtpPort) })).status, 200);
+    // A mail queued before the storage filled up; its mail server is not up yet, so it waits.
+    dev.device.services.sender.setRetryPolicy({ retryBaseMs: 100, retryMaxMs: 300 });
     const { id } = dev.device.services.sender.enqueue({ to: 'lena@example.com', subject: 'Queued before', text: 'x' });
+    await waitFor(() => (dev!.device.services.sender.outbox.get(id)?.attempts ?? 0) > 0, 'a first failed attempt');
     await dev.close();
 
     const filler = path.join(mount.dir, 'filler');
     fill(filler);
+    smtp = await startSmtpLab({ port: smtpPort, authOptional: true });
     dev = await bootDevice(dataDir);
+    dev.device.services.sender.setRetryPolicy({ retryBaseMs: 100, retryMaxMs: 300, holdPollMs: 100 });
     const panel = await dev.panel();
     const home = await panel.get('/');
     assert.equal(home.status, 200);
@@ -76,25 +85,31 @@ test('a full storage: the device starts, serves the panel, says so, refuses save
     const refused = await saveServer(panel, 'mail-during.example.com');
     assert.equal(refused.status, 507);
     assert.ok(textOf(refused.html).includes(en['storage.refused.full']), 'a save is refused with a clear page');
-    assert.equal(savedServer(dev), 'mail-before.example.com', 'nothing changed');
+    assert.equal(savedServer(dev), '127.0.0.1', 'nothing changed');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     assert.ok(dev.device.services.sender.outbox.get(id), 'the queued mail is still queued');
+    assert.equal(smtp.received.length, 0, 'not sent while its delivery could not be recorded (it would go again at every retry)');
 
     const scan = await bridgeCall(dev.device.firmwareSocket, 'POST', '/scan-to-email', { to: ['lena@example.com'], pdfBase64: PDF });
     assert.equal(scan.status, 503, 'the printer is told to try again later');
     assert.equal((scan.body as { message?: string }).message, en['firmware.error.storageFull']);
 
-    // Space returns: the next page no longer says full, and saves work again.
+    // Space returns: the mail goes out once, the next page no longer says full, and saves work again.
     fs.rmSync(filler);
+    await waitFor(() => dev!.device.services.sender.outbox.get(id) === undefined, 'the queued mail to be sent');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(smtp.received.filter((m) => m.raw.toString().includes('Subject: Queued before')).length, 1, 'sent exactly once');
     const after = await panel.get('/');
     assert.ok(!textOf(after.html).includes(en['storage.full.title']), 'the notice is gone once space returned');
-    const saved = await saveServer(panel, 'mail-after.example.com');
+    const saved = await panel.saveSettings('smtp', { ...SMTP, port: String(smtpPort), senderName: 'Scanner after' });
     assert.equal(saved.status, 200);
     assert.ok(textOf(saved.html).includes(en['common.saved']));
-    assert.equal(savedServer(dev), 'mail-after.example.com');
+    assert.equal(dev.device.services.settings.values(smtpForm).senderName, 'Scanner after');
     const accepted = await bridgeCall(dev.device.firmwareSocket, 'POST', '/scan-to-email', { to: ['lena@example.com'], pdfBase64: PDF });
     assert.equal(accepted.status, 202, 'the printer\'s scan is taken again');
   } finally {
     await dev?.close();
+    await smtp?.close();
     mount.unmount();
   }
 });

@@ -17,7 +17,7 @@ import type { Services } from './services.js';
 import { CSP_DIRECTIVES } from './web/csp.js';
 import { StorageAwareSessionStore } from './web/plugins/session-fallback.js';
 import { SqliteSessionStore } from './web/plugins/session-store.js';
-import { guardStorage, storageProblemOf, storageRefusal } from './web/plugins/storage-guard.js';
+import { guardStorage, storageRefusal } from './web/plugins/storage-guard.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage, t } from './web/render.js';
 import { authRoutes } from './web/routes/auth.js';
@@ -103,7 +103,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
       const seconds = Number(reply.getHeader('retry-after')) || 60;
       return renderPage(request, reply, 'login', { error: t('login.tooMany', { seconds }) }, 429);
     }
-    const storageProblem = storageProblemOf(request, error);
+    const storageProblem = services.storage.problemOf(error);
     if (storageProblem) return storageRefusal(request, reply, storageProblem);
     if (error.statusCode && error.statusCode < 500) {
       return renderPage(request, reply, 'message', { title: error.message, message: error.message }, error.statusCode);

@@ -100,6 +100,14 @@ export class DeviceStorage {
     return true;
   }
 
+  /** The storage problem an error shows (refused here, SQLITE_FULL, ENOSPC), noted; undefined for any other error. */
+  problemOf(err: unknown): StorageProblem | undefined {
+    if (err instanceof StorageUnavailableError) return err.problem;
+    if (!isStorageFull(err)) return undefined;
+    this.noteError(err);
+    return 'full';
+  }
+
   /** At start: find out whether the storage is full before the first change is tried. */
   checkAtStart(): void {
     if (!this.#tryWrite()) this.noteError({ code: 'SQLITE_FULL' });

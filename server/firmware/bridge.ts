@@ -20,7 +20,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { isStorageFull, StorageUnavailableError } from '../db/storage.js';
 import { hasMessage, translator, type MessageKey, type Params } from '../i18n/index.js';
 import type { AttachmentWriter } from '../mail/attachment-files.js';
 import { MailJobError } from '../mail/sender.js';
@@ -596,10 +595,8 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
 
   /** A full or lost storage is the firmware's 503 (try again later), not an internal error. */
   function storageError(err: unknown): BridgeError | undefined {
-    if (err instanceof StorageUnavailableError) return fail('unavailable', err.problem === 'full' ? 'firmware.error.storageFull' : 'firmware.error.storageGone');
-    if (!isStorageFull(err)) return undefined;
-    services.storage.noteError(err);
-    return fail('unavailable', 'firmware.error.storageFull');
+    const problem = services.storage.problemOf(err);
+    return problem ? fail('unavailable', problem === 'full' ? 'firmware.error.storageFull' : 'firmware.error.storageGone') : undefined;
   }
 
   const inFlight = new Set<Promise<void>>();

@@ -32,8 +32,7 @@ export class StorageAwareSessionStore implements SessionStore {
         this.#held.delete(sessionId);
         return callback();
       }
-      if (!isStorageFull(err)) return callback(err);
-      this.storage.noteError(err);
+      if (this.storage.problemOf(err) !== 'full') return callback(err);
       this.#held.delete(sessionId);
       this.#held.set(sessionId, { session, expiresAt: Date.now() + this.maxAgeMs });
       // Map order is insertion order: the oldest held session goes first.

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isStorageFull, StorageUnavailableError, type StorageProblem } from '../../db/storage.js';
+import type { StorageProblem } from '../../db/storage.js';
 import { renderPage, t } from '../render.js';
 import { storageNotices } from '../storage-view.js';
 
@@ -17,14 +17,6 @@ const ALWAYS_ALLOWED = new Set(['/login', '/logout']);
 export function storageRefusal(request: FastifyRequest, reply: FastifyReply, problem: StorageProblem): Promise<FastifyReply> {
   const title = t('storage.refused.title');
   return renderPage(request, reply, 'message', { title, message: t(problem === 'full' ? 'storage.refused.full' : 'storage.refused.gone') }, problem === 'full' ? 507 : 503);
-}
-
-/** A request's error that is the storage's (SQLITE_FULL, ENOSPC, refused by the guard): its problem. */
-export function storageProblemOf(request: FastifyRequest, error: unknown): StorageProblem | undefined {
-  if (error instanceof StorageUnavailableError) return error.problem;
-  if (!isStorageFull(error)) return undefined;
-  request.server.services.storage.noteError(error);
-  return 'full';
 }
 
 /**

@@ -35,7 +35,13 @@ function mountTmpfs(size: string): { dir: string; unmount(): void } | string {
   } catch (err) {
     return `cannot mount a tmpfs here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
   }
-  return { dir, unmount: () => execFileSync('umount', ['-l', dir]) };
+  return {
+    dir,
+    unmount: () => {
+      execFileSync('umount', ['-l', dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Writes a file until the file system refuses (ENOSPC), to the last byte. */

@@ -51,6 +51,7 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   whenWritable(storage, () => {
     const keyCheck = checkDeviceKey(db, box);
     if (keyCheck.kind === 'replaced') log.error({ storage: 'key_replaced', retired: keyCheck.retired }, 'device.key is not the key the secrets were sealed with: they must be entered again');
+    if (keyCheck.kind === 'restored') log.warn({ storage: 'key_restored', restored: keyCheck.restored }, 'an earlier device.key is back: the secrets it sealed are restored');
   });
   const settings = new SettingsRepository(db, box);
   const providers = new ProviderRepository(db, box);

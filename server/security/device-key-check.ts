@@ -59,7 +59,7 @@ function sealedValues(db: Db): SealedValue[] {
   return values;
 }
 
-export type KeyCheckOutcome = { kind: 'ok' } | { kind: 'replaced'; retired: number };
+export type KeyCheckOutcome = { kind: 'ok' } | { kind: 'replaced'; retired: number; restored: number } | { kind: 'restored'; restored: number };
 
 /**
  * Run once at start, before anything reads a secret. A database without a check value (first boot,
@@ -74,11 +74,50 @@ export function checkDeviceKey(db: Db, box: SecretBox, now = Date.now()): KeyChe
     writeState(db, KEY_CHECK, current, now);
     return { kind: 'ok' };
   }
+  let restored = 0;
   db.transaction(() => {
     for (const value of unreadable) retire(db, value, stored ?? null, now);
+    restored = restoreOpenable(db, box);
     writeState(db, KEY_CHECK, current, now);
   }).immediate();
-  return { kind: 'replaced', retired: unreadable.length };
+  if (unreadable.length === 0 && restored > 0) return { kind: 'restored', restored };
+  return { kind: 'replaced', retired: unreadable.length, restored };
+}
+
+/**
+ * The old device.key put back: the archived secrets it can open return to their columns where
+ * nothing was entered since, and a token retired with the key reads Obtained again. An authorization
+ * that was pending is not brought back (it ended when its secret was retired).
+ */
+function restoreOpenable(db: Db, box: SecretBox): number {
+  const rows = db.prepare("SELECT id, source, ref, field, sealed FROM retired_secrets WHERE field <> 'pending' ORDER BY id").all() as (SealedValue & { id: number })[];
+  let restored = 0;
+  for (const row of rows) {
+    if (!box.canOpen(row.sealed)) continue;
+    let changes = 0;
+    if (row.source === 'provider') {
+      changes = db.prepare('UPDATE providers SET client_secret_enc = ? WHERE id = ? AND client_secret_enc IS NULL').run(row.sealed, Number(row.ref)).changes;
+    } else if (row.source === 'settings') {
+      const page = db.prepare('SELECT json FROM settings WHERE page = ?').get(row.ref) as { json: string } | undefined;
+      const stored = page && (JSON.parse(page.json) as { values: unknown; sealed: Record<string, string> });
+      if (stored && !stored.sealed[row.field]) {
+        stored.sealed[row.field] = row.sealed;
+        changes = db.prepare('UPDATE settings SET json = ? WHERE page = ?').run(JSON.stringify(stored), row.ref).changes;
+      }
+    } else {
+      const [providerId, ...account] = row.ref.split('/');
+      const key = [Number(providerId), account.join('/')];
+      changes = db.prepare(`UPDATE credentials SET ${row.field}_enc = ? WHERE provider_id = ? AND account = ? AND ${row.field}_enc = ?`).run(row.sealed, ...key, RETIRED_SECRET).changes;
+      db.prepare('UPDATE credentials SET invalid_code = NULL WHERE provider_id = ? AND account = ? AND invalid_code = ? AND coalesce(access_token_enc, \'\') <> ? AND coalesce(refresh_token_enc, \'\') <> ?').run(
+        ...key, KEY_REPLACED, RETIRED_SECRET, RETIRED_SECRET,
+      );
+    }
+    if (changes) {
+      db.prepare('DELETE FROM retired_secrets WHERE id = ?').run(row.id);
+      restored++;
+    }
+  }
+  return restored;
 }
 
 function retire(db: Db, value: SealedValue, keyCheck: string | null, now: number): void {

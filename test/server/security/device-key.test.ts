@@ -104,3 +104,28 @@ test('a replaced device.key and an SMTP-AUTH password: listed on the home and SM
   await waitFor(() => dev.device.services.sender.outbox.get(id) === undefined, 'the mail to be sent');
   assert.ok(!textOf((await panel.get('/')).html).includes(item), 'nothing left to enter');
 });
+
+test('the old device.key put back: the secrets it sealed are restored, the token reads Obtained again', async () => {
+  await dev.close();
+  const first = await bootMailDevice(mail);
+  await obtainToken(first.panel, mail);
+  const { dataDir } = first.device;
+  await first.device.close();
+  const keyFile = path.join(dataDir, 'device.key');
+  const oldKey = fs.readFileSync(keyFile);
+
+  fs.rmSync(keyFile);
+  dev = await bootDevice(dataDir);
+  assert.equal((await (await dev.panel()).tokenStatus('smtp')).state, 'invalid', 'with a new key: Invalid');
+  await dev.close();
+
+  fs.writeFileSync(keyFile, oldKey, { mode: 0o600 });
+  dev = await bootDevice(dataDir);
+  dev.device.services.sender.setRetryPolicy({ retryBaseMs: 100, retryMaxMs: 500, holdPollMs: 100 });
+  const panel = await dev.panel();
+  assert.ok(!textOf((await panel.get('/')).html).includes(en['storage.keyReplaced.title']), 'nothing to enter again');
+  assert.equal((await panel.tokenStatus('smtp')).state, 'obtained');
+  assert.equal(dev.device.services.providers.clientSecret(Number(first.providerId)), mail.lab.auth.device.clientSecret, 'the Client Secret is back');
+  const { id } = dev.device.services.sender.enqueue({ to: 'liv@example.com', subject: 'Old key back', text: 'x' });
+  await waitFor(() => dev.device.services.sender.outbox.get(id) === undefined, 'the mail to be sent with the restored token');
+});

@@ -14,6 +14,7 @@ import type { Services } from './services.js';
 import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
 import { FormShapeError, formShapeProblem, notAForm } from './web/form-shape.js';
 import { setUpSessions } from './web/plugins/sessions.js';
+import { guardStorage, storageRefusal } from './web/plugins/storage-guard.js';
 import { publicDir, viewsDir } from './web/paths.js';
 import { renderPage } from './web/render.js';
 import { addLanguageHook } from './web/plugins/language.js';
@@ -100,6 +101,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     if (request.method !== 'POST') return;
     await new Promise<void>((resolve, reject) => fastify.csrfProtection(request, reply, (err?: Error) => (err ? reject(err) : resolve())));
   });
+  // A change the storage cannot keep is refused up front (full, database gone), never answered "saved".
+  guardStorage(fastify);
 
   // Each field once, as text: a handler never sees an array or an object.
   fastify.addHook('preValidation', async (request) => {
@@ -127,6 +130,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
       return renderPage(request, reply, 'message', { title: t('common.csrf'), message: t('common.csrf') }, 403);
     }
+    const storageProblem = services.storage.problemOf(error);
+    if (storageProblem) return storageRefusal(request, reply, storageProblem);
     if (error.statusCode && error.statusCode < 500) {
       return renderPage(request, reply, 'message', { title: error.message, message: error.message }, error.statusCode);
     }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { DeviceConfig } from './config.js';
-import { openDatabase, type Db } from './db/database.js';
+import { openDeviceDatabase, type Db } from './db/database.js';
+import { DeviceStorage, isStorageFull } from './db/storage.js';
 import { EventLog } from './events/event-log.js';
 import { MailSender } from './mail/sender.js';
 import { ProviderClients } from './oauth/provider-clients.js';
@@ -13,6 +14,7 @@ import { tokenCareSettings } from './settings/token-care.js';
 import { TokenNotifier } from './notify/token-notifier.js';
 import { AdminAccount } from './security/admin-account.js';
 import type { CertificateStore } from './security/certificates.js';
+import { checkDeviceKey } from './security/device-key-check.js';
 import { SecretBox } from './security/secret-box.js';
 import { MailAccounts } from './settings/mail-accounts.js';
 import { ProviderRepository } from './settings/providers.js';
@@ -22,6 +24,8 @@ import { SettingsRepository } from './settings/settings-repository.js';
 export interface Services {
   config: DeviceConfig;
   db: Db;
+  /** The storage's condition (recovery mode, key replaced, full, database gone), for the home page and the save guard. */
+  storage: DeviceStorage;
   box: SecretBox;
   admin: AdminAccount;
   settings: SettingsRepository;
@@ -47,8 +51,21 @@ export interface Services {
 }
 
 export function createServices(config: DeviceConfig, log: Logger, certificates: CertificateStore): Services {
-  const db = openDatabase(config.dataDir);
+  const opened = openDeviceDatabase(config.dataDir);
+  const db = opened.db;
+  const storage = new DeviceStorage({ db, file: opened.file, identity: opened.identity, log });
+  if (opened.full) storage.noteError({ code: 'SQLITE_FULL' });
+  else storage.checkAtStart();
+  if (opened.recovery) {
+    log.error({ storage: 'recovery', reason: opened.recovery.reason, detail: opened.recovery.detail, damagedFile: opened.recovery.damagedFile }, 'the database was damaged: moved aside, started in recovery mode');
+    whenWritable(storage, () => storage.recordRecovery(opened.recovery!));
+  }
   const box = SecretBox.openOrCreate(config.dataDir);
+  whenWritable(storage, () => {
+    const keyCheck = checkDeviceKey(db, box);
+    if (keyCheck.kind === 'replaced') log.error({ storage: 'key_replaced', retired: keyCheck.retired }, 'device.key is not the key the secrets were sealed with: they must be entered again');
+    if (keyCheck.kind === 'restored') log.warn({ storage: 'key_restored', restored: keyCheck.restored }, 'an earlier device.key is back: the secrets it sealed are restored');
+  });
   const settings = new SettingsRepository(db, box);
   const providers = new ProviderRepository(db, box);
   const offset = config.clockOffsetMs;
@@ -62,7 +79,11 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   const renewals = new RenewalSchedule({ tokens, log, onPass: () => void notifier?.check() });
   const accounts = new MailAccounts(settings, providers);
   // Attachments (scans) are files in <data dir>/outbox, streamed in by the bridge and out by nodemailer.
-  const sender = new MailSender({ db, settings, accounts, tokens, log, attachmentDir: path.join(config.dataDir, 'outbox') });
+  // In recovery mode the outbox files no row names are the damaged database's jobs: kept, not swept.
+  const sender = new MailSender({
+    db, settings, accounts, tokens, log, attachmentDir: path.join(config.dataDir, 'outbox'), sweepUnknownFiles: !storage.recovery() && !opened.recovery,
+    canRecordDeliveries: () => storage.problem() !== 'full',
+  });
   const popChecker = new PopChecker({ db, settings, accounts, tokens, log });
   popChecker.start();
   notifier = new TokenNotifier({ db, settings, accounts, providers, tokens, sender, log, modelName: config.modelName });
@@ -72,6 +93,7 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   return {
     config,
     db,
+    storage,
     box,
     admin: new AdminAccount(db),
     settings,
@@ -93,7 +115,18 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
       await popChecker.close();
       await sender.close();
       await tokens.close();
+      storage.close();
       db.close();
     },
   };
+}
+
+/** A start-up step that writes: on a full storage it is skipped, and the device starts read-mostly saying so. */
+function whenWritable(storage: DeviceStorage, step: () => void): void {
+  try {
+    step();
+  } catch (err) {
+    if (!isStorageFull(err)) throw err;
+    storage.noteError(err);
+  }
 }

@@ -183,4 +183,26 @@ export const migrations: readonly string[] = [
     sent_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- Facts about the device's own storage (one row per fact): the device key's check value (tells at
+  -- start whether device.key is the one the sealed secrets were sealed with), a recovery notice.
+  CREATE TABLE device_state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  -- Secrets sealed under a device key this device no longer has (device.key lost or replaced): kept,
+  -- not deleted, so restoring the old key file can still open them; the live columns no longer hold them.
+  CREATE TABLE retired_secrets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,            -- provider | settings | credential
+    ref TEXT NOT NULL,               -- provider id, settings page, or "<provider id>/<account>"
+    field TEXT NOT NULL,             -- client_secret, a settings field name, access_token ...
+    label TEXT NOT NULL,             -- what the admin knows it by (provider name, account)
+    sealed TEXT NOT NULL,
+    key_check TEXT,                  -- the check value of the key it was sealed with, when known
+    retired_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -639,6 +639,12 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
     response.end(json);
   }
 
+  /** A full or lost storage is the firmware's 503 (try again later), not an internal error. */
+  function storageError(err: unknown): BridgeError | undefined {
+    const problem = services.storage.problemOf(err);
+    return problem ? fail('unavailable', problem === 'full' ? 'firmware.error.storageFull' : 'firmware.error.storageGone') : undefined;
+  }
+
   const inFlight = new Set<Promise<void>>();
   const server = http.createServer((request, response) => {
     const started = performance.now();
@@ -649,11 +655,13 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
         if (closing) throw fail('unavailable', 'firmware.error.closing');
         const route = routes[`${request.method} ${path}`];
         if (!route) throw fail('not_found', 'firmware.error.notFound');
+        // Every POST writes: refused (503, the firmware keeps the job) when the storage cannot keep it.
+        if (request.method === 'POST') services.storage.assertWritable();
         const [status, body] = await route(request);
         code = status;
         send(response, status, body);
       } catch (err) {
-        const known = err instanceof BridgeError ? err : undefined;
+        const known = err instanceof BridgeError ? err : storageError(err);
         code = known ? STATUS_OF[known.code] : 500;
         if (!known) log.error({ err, firmware: path }, 'firmware request failed');
         if (!request.readableEnded) closeAfterAnswer(request, response);

@@ -79,6 +79,13 @@ export interface MailSenderOptions {
   autoStart?: boolean;
   /** Where attachment files live (default: `outbox/` next to the database, i.e. `<data dir>/outbox`). */
   attachmentDir?: string;
+  /** Whether start() removes attachment files no job names (default true; false in recovery mode). */
+  sweepUnknownFiles?: boolean;
+  /**
+   * Whether the outbox can record a delivery now (false while the storage is full). Sending a mail
+   * whose 250 cannot be written would send it again at every retry: the worker waits instead.
+   */
+  canRecordDeliveries?: () => boolean;
 }
 
 export type RetryPolicy = Pick<MailSenderOptions, 'retryBaseMs' | 'retryMaxMs' | 'giveUpAfterMs' | 'holdPollMs'>;
@@ -199,6 +206,12 @@ export class MailSender {
   #snapshot: { at: number; config: SmtpConfig; blocked: Diagnosis | undefined } | null = null;
 
   #running: Promise<void> | null = null;
+  /** Worker runs that failed in a row (the database refused a write, a secret could not be read). */
+  #workerFailures = 0;
+  readonly #sweepUnknownFiles: boolean;
+  readonly #canRecordDeliveries: () => boolean;
+  /** The last run stopped because no delivery could be recorded: look again every holdPollMs. */
+  #waitingForStorage = false;
   #again = false;
   #kickScheduled = false;
   #timer: NodeJS.Timeout | null = null;
@@ -217,15 +230,22 @@ export class MailSender {
     this.#retryMaxMs = options.retryMaxMs ?? 15 * 60_000;
     this.#giveUpAfterMs = options.giveUpAfterMs ?? 3 * 24 * 60 * 60_000;
     this.#holdPollMs = options.holdPollMs ?? 2_000;
+    this.#sweepUnknownFiles = options.sweepUnknownFiles ?? true;
+    this.#canRecordDeliveries = options.canRecordDeliveries ?? (() => true);
     if (options.autoStart ?? true) this.start();
   }
 
   /** Starts draining the outbox; jobs queued before a restart are due at once. */
   start(): void {
-    const { moved, swept } = this.outbox.recover();
-    if (moved || swept) this.#log.info({ mail: 'outbox', moved, swept }, 'outbox attachment files recovered');
-    const due = this.outbox.makeAllDue();
-    if (due) this.#log.info({ mail: 'outbox', due }, 'queued mail from before the restart');
+    try {
+      const { moved, swept } = this.outbox.recover({ sweep: this.#sweepUnknownFiles });
+      if (moved || swept) this.#log.info({ mail: 'outbox', moved, swept }, 'outbox attachment files recovered');
+      const due = this.outbox.makeAllDue();
+      if (due) this.#log.info({ mail: 'outbox', due }, 'queued mail from before the restart');
+    } catch (err) {
+      // E.g. a full storage: the device starts all the same, and the jobs keep their own due times.
+      this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)) }, 'outbox recovery at start failed');
+    }
     this.#kick();
   }
 
@@ -380,7 +400,15 @@ export class MailSender {
         return;
       }
       this.#running = this.#drain()
-        .catch((err: unknown) => this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)) }, 'outbox worker failed'))
+        .then(
+          () => {
+            this.#workerFailures = 0;
+          },
+          (err: unknown) => {
+            this.#workerFailures++;
+            this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)), failures: this.#workerFailures }, 'outbox worker failed');
+          },
+        )
         .finally(() => {
           this.#running = null;
           this.#schedule();
@@ -399,6 +427,12 @@ export class MailSender {
         if (this.#closed) return;
         const job = this.outbox.nextDue();
         if (!job) break;
+        if (!this.#canRecordDeliveries()) {
+          if (!this.#waitingForStorage) this.#log.warn({ mail: 'outbox' }, 'mail waits: the storage cannot record a delivery');
+          this.#waitingForStorage = true;
+          return;
+        }
+        this.#waitingForStorage = false;
         await this.#attempt(job);
       }
     } while (this.#again && !this.#closed);
@@ -408,9 +442,15 @@ export class MailSender {
     if (this.#closed) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    const wake = this.outbox.nextWakeAt();
-    let delay = wake === undefined ? Infinity : Math.max(0, wake - Date.now());
-    if (this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
+    let delay: number;
+    if (this.#workerFailures > 0) {
+      // The run itself failed, so the outbox may not even be readable: never again at once.
+      delay = this.backoffMs(this.#workerFailures);
+    } else {
+      const wake = this.outbox.nextWakeAt();
+      delay = wake === undefined ? Infinity : Math.max(0, wake - Date.now());
+      if (this.#waitingForStorage || this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
+    }
     if (delay === Infinity) return;
     this.#timer = setTimeout(() => this.#kick(), Math.min(delay, 2 ** 31 - 1));
     this.#timer.unref();
@@ -458,6 +498,8 @@ export class MailSender {
       while (pending.length) {
         const batch = pending.splice(0, this.#maxRecipients);
         const info = await this.#withTokenRetry(config, () => transporter.sendMail(this.#mailOptions(config, job, batch, attachments)));
+        // The server's 250 is committed before anything else happens (no I/O, no await in between):
+        // a kill between the 250 and this commit is the only window for a second copy (same Message-ID).
         const rejected: RejectedRecipient[] = [];
         for (const err of info.rejectedErrors ?? []) {
           const recipient = (err as { recipient?: string }).recipient;
@@ -614,7 +656,9 @@ export class MailSender {
     const key = authMethod === 'oauth2' ? this.#accounts.keyFor('smtp') : undefined;
     const host = String(values.primaryServer ?? '');
     const senderAddress = String(values.senderAddress ?? '');
-    const configured = saved && host !== '' && senderAddress !== '' && (authMethod !== 'oauth2' || (key !== undefined && this.#accounts.providerOf(key) !== undefined));
+    // SMTP-AUTH without its password (retired with a lost device key) is not tried: a wrong sign-in
+    // would only count against the account at the server.
+    const configured = saved && host !== '' && senderAddress !== '' && (authMethod !== 'oauth2' || (key !== undefined && this.#accounts.providerOf(key) !== undefined)) && (authMethod !== 'smtp-auth' || password !== undefined);
     return {
       fingerprint: digest(JSON.stringify({ saved, values, password: password ? digest(password) : null })),
       configured,

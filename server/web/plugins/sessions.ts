@@ -9,6 +9,7 @@ import fastifySession from '@fastify/session';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.js';
 import { GuessLimiter } from '../guess-limiter.js';
+import { StorageAwareSessionStore } from './session-fallback.js';
 import { SqliteSessionStore } from './session-store.js';
 
 declare module 'fastify' {
@@ -33,7 +34,8 @@ export async function setUpSessions(fastify: FastifyInstance, services: Services
     secret: services.box.derive('session-cookie'),
     cookieName: 'mfp_session',
     saveUninitialized: false,
-    store,
+    // While the storage is full, sessions live in memory (the admin can still log in and read the panel).
+    store: new StorageAwareSessionStore(store, services.storage, SESSION_MAX_AGE_MS),
     // Lax, not Strict: the provider's redirect back to /oauth/callback is a cross-site navigation that
     // must carry the session. Forms are protected by their CSRF token either way.
     cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },

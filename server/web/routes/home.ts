@@ -16,6 +16,13 @@ export const homeRoutes: FastifyPluginAsync = async (fastify) => {
     return renderPage(request, reply, 'home', { title: t('home.title'), notices: tokenNotices(fastify.services, locale), tokens, deviceStatus: deviceStatusView(fastify.services, locale), outbox: outboxView(fastify.services, locale), firmware: process.env.npm_package_version ?? '0.1.0' });
   });
 
+  // Recovery mode's notice, once the admin has dealt with it (the kept outbox files may then be swept).
+  fastify.post('/storage/recovery/dismiss', async (request, reply) => {
+    fastify.services.storage.dismissRecovery();
+    flash(request, 'ok', 'storage.recovery.dismissed');
+    return reply.redirect('/');
+  });
+
   // The outbox's Retry and Delete (POST forms with the CSRF field, then back to the home page).
   fastify.post<{ Params: { id: string } }>('/outbox/:id/retry', async (request, reply) => {
     const done = /^\d+$/.test(request.params.id) && fastify.services.sender.retry(Number(request.params.id));

@@ -25,7 +25,7 @@ export const googleTestingExpiry: Scenario = {
         await ctx.obtainToken('smtp');
         const smtp = await ctx.panelShows('smtp');
         ctx.expectEqual(smtp.label, 'Obtained', 'SMTP page token');
-        ctx.expectMatch(smtp.pageText, /Needs a new sign-in by \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'SMTP page: the end from refresh_token_expires_in');
+        ctx.expectMatch(smtp.pageText, /Needs a new sign-in by [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M \S+/, 'SMTP page: the end from refresh_token_expires_in');
         ctx.expect(!smtp.pageText.includes('Publish the app'), 'no word of Testing: the device was not told');
       },
     },
@@ -37,7 +37,7 @@ export const googleTestingExpiry: Scenario = {
         const smtp = await ctx.panelShows('smtp');
         ctx.expectMatch(smtp.pageText, 'Publish the app (In production) in the Google Cloud console', 'SMTP page: the way out');
         const notice = await ctx.homeNotice();
-        ctx.expectMatch(notice.text, /The SMTP token needs a new sign-in by \d{4}-\d\d-\d\d/, 'the home page forecasts it');
+        ctx.expectMatch(notice.text, /The SMTP token needs a new sign-in by [A-Z][a-z]{2} \d{1,2}, \d{4}/, 'the home page forecasts it');
         ctx.expectEqual(notice.badges, ['SMTP'], 'the SMTP menu item carries a badge');
       },
     },

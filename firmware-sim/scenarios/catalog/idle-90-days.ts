@@ -13,7 +13,7 @@ export const idle90Days: Scenario = {
       async run(ctx) {
         await ctx.obtainToken('smtp');
         const smtp = await ctx.panelShows('smtp');
-        ctx.expectMatch(smtp.pageText, /Obtained \d{4}-\d\d-\d\d \d\d:\d\d UTC; not renewed yet\. Next renewal \d{4}-\d\d-\d\d \d\d:\d\d UTC, mail or no mail \(the provider forgets a token unused for 90 days\)/, 'SMTP page: obtained, next renewal');
+        ctx.expectMatch(smtp.pageText, /Obtained [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M \S+; not renewed yet\. Next renewal [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M \S+, mail or no mail \(the provider forgets a token unused for 90 days\)/, 'SMTP page: obtained, next renewal');
         ctx.data.mail = String(ctx.cloud.smtp.received.length);
         ctx.data.auth = String(ctx.cloud.smtp.authAttempts.length);
       },
@@ -25,7 +25,7 @@ export const idle90Days: Scenario = {
         await ctx.waitFor(async () => ((await ctx.tokenEvents()).refreshed ?? 0) >= 1, 'the Token Event Log shows a renewal');
         const smtp = await ctx.panelShows('smtp');
         ctx.expectEqual(smtp.label, 'Obtained', 'SMTP page token');
-        ctx.expectMatch(smtp.pageText, /; renewed \d{4}-\d\d-\d\d \d\d:\d\d UTC\. Next renewal/, 'the page says when it was renewed and when next');
+        ctx.expectMatch(smtp.pageText, /; renewed [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M \S+\. Next renewal/, 'the page says when it was renewed and when next');
         ctx.expectEqual(ctx.cloud.smtp.received.length - Number(ctx.data.mail), 0, 'mail sent meanwhile');
         ctx.expectEqual(ctx.cloud.smtp.authAttempts.length - Number(ctx.data.auth), 0, 'SMTP sign-ins meanwhile');
         const notice = await ctx.homeNotice();

@@ -114,6 +114,11 @@ test('an unknown language is refused with a message and changes nothing; the pic
     const elsewhere = await context.request.post(`${base}/language`, { form: { _csrf: csrf, language: 'sv', returnTo: '//evil.example/' }, maxRedirects: 0 });
     assert.equal(elsewhere.status(), 303);
     assert.equal(elsewhere.headers().location, '/');
+    for (const returnTo of ['/\\evil.example/', '/smtp\r\nSet-Cookie: x=1', '/página']) {
+      const odd = await context.request.post(`${base}/language`, { form: { _csrf: csrf, language: 'sv', returnTo }, maxRedirects: 0 });
+      assert.equal(odd.status(), 303, JSON.stringify(returnTo));
+      assert.equal(odd.headers().location, '/', `${JSON.stringify(returnTo)} is not followed`);
+    }
     await page.goto(`${base}/`);
     assert.equal(await page.locator('html').getAttribute('lang'), 'sv', 'the valid language was applied');
   }, { locale: LOCALES.en });

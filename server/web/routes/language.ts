@@ -6,9 +6,12 @@ import { flash, renderPage } from '../render.js';
 
 export const LANGUAGE_PATH = '/language';
 
-/** Only this device's own pages: never an address from elsewhere (an open redirect). */
+/**
+ * Only this device's own pages: never an address from elsewhere (an open redirect), and only the
+ * printable ASCII a browser sends in a path (anything else cannot go in a Location header).
+ */
 function localPath(value: unknown): string {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') ? value : '/';
+  return typeof value === 'string' && /^\/(?![/\\])[\x21-\x5b\x5d-\x7e]*$/.test(value) ? value : '/';
 }
 
 /**

@@ -17,6 +17,7 @@ import { BridgeClient } from '../bridge-client.js';
 import { startCloud, type Cloud } from '../cloud/index.js';
 import { makePdf } from '../pdf.js';
 import { configureDevice, obtainToken, startSimDevice, type SimDevice } from '../sim-device.js';
+import { seededRandom } from './random.js';
 
 export interface CrashSoakOptions {
   jobs: number;
@@ -45,25 +46,13 @@ export interface CrashSoakReport {
   seconds: number;
 }
 
-/** A small seeded generator (mulberry32): the same seed gives the same kill moments. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const subjectOf = (raw: Buffer) => /^Subject:\s*(.+)$/im.exec(raw.toString('utf8'))?.[1]?.trim();
 const messageIdOf = (raw: Buffer) => /^Message-ID:\s*(<[^>]+>)/im.exec(raw.toString('utf8'))?.[1];
 
 export async function runCrashSoak(options: CrashSoakOptions): Promise<CrashSoakReport> {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const log = options.log ?? (() => {});
   const concurrency = options.concurrency ?? 2;
   const started = Date.now();

@@ -12,6 +12,7 @@ import http from 'node:http';
 import { csrfTokenOf, PanelClient } from '../panel-client.js';
 import { makePdf } from '../pdf.js';
 import { discoverForms, formsOf, type PanelForm } from './forms.js';
+import { seededRandom } from './random.js';
 
 export interface FuzzOptions {
   /** How many requests in all (panel forms and bridge). */
@@ -37,18 +38,6 @@ export interface FuzzReport {
   byStatus: Record<string, number>;
   /** What went wrong, one line each (empty: the run passed). */
   failures: string[];
-}
-
-/** mulberry32: small, seeded, good enough to pick values. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const INJECTED_HEADER = 'X-Fuzz-Injected';
@@ -87,7 +76,7 @@ const marker = (n: number) => `fz${n.toString(36)}z`;
 
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const report: FuzzReport = { seed, requests: 0, byStatus: {}, failures: [] };

@@ -1,5 +1,6 @@
 import type * as client from 'openid-client';
 import { openid } from './openid.js';
+import { providerFetch } from './provider-http.js';
 import type { Provider } from '../settings/providers.js';
 import { isLoopbackHost } from '../settings/form.js';
 import { fixedEndpoints, type Authorities, type Endpoints } from './provider-profiles.js';
@@ -52,8 +53,7 @@ export class ProviderClients {
       const offered = (['authorization_endpoint', 'token_endpoint', 'device_authorization_endpoint', 'revocation_endpoint'] as const)
         .filter((name) => metadata[name])
         .map((name) => name.replace(/_endpoint$/, '').replace(/_/g, ' '));
-      const response = await fetch(metadata.token_endpoint!, { method: 'POST', signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000) });
-      await response.body?.cancel();
+      const response = await providerFetch(metadata.token_endpoint!, { method: 'POST', signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000) });
       return { ok: true, detail: `${metadata.issuer} (${offered.join(', ')}; token endpoint answered HTTP ${response.status})` };
     } catch (err) {
       const cause = err instanceof DiscoveryError ? err.cause : err;
@@ -74,21 +74,27 @@ export class ProviderClients {
     if (endpoints) {
       const config = new client.Configuration(endpoints as client.ServerMetadata, provider.clientId, undefined, auth);
       if (usesPlainHttp(endpoints)) client.allowInsecureRequests(config);
-      config.timeout = PROVIDER_TIMEOUT_SECONDS;
-      return config;
+      return withDeviceHttp(client, config);
     }
     const issuer = new URL(provider.issuerUrl);
     try {
       const config = await client.discovery(issuer, provider.clientId, undefined, auth, {
         execute: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname) ? [client.allowInsecureRequests] : [],
         timeout: PROVIDER_TIMEOUT_SECONDS,
+        [client.customFetch]: providerFetch as unknown as client.CustomFetch,
       });
-      config.timeout = PROVIDER_TIMEOUT_SECONDS;
-      return config;
+      return withDeviceHttp(client, config);
     } catch (err) {
       throw new DiscoveryError(`discovery of ${issuer.origin} failed`, err);
     }
   }
+}
+
+/** Every request of this configuration goes through the device's own HTTP client (provider-http.ts). */
+function withDeviceHttp(client: typeof import('openid-client'), config: client.Configuration): client.Configuration {
+  config[client.customFetch] = providerFetch as unknown as client.CustomFetch;
+  config.timeout = PROVIDER_TIMEOUT_SECONDS;
+  return config;
 }
 
 /**

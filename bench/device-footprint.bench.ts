@@ -13,6 +13,7 @@ import { startSmtpLab, type SmtpLab } from '../firmware-sim/cloud/smtp-server.js
 import { DEVICE_MAIN, deviceEnv, deviceNodeFlags } from '../firmware-sim/device-process.js';
 import { freePort } from '../firmware-sim/free-port.js';
 import { PanelClient } from '../firmware-sim/panel-client.js';
+import { ADMIN_PASSWORD, median, rssOf, waitForPage } from './spawned-device.js';
 
 const RUNS = 3;
 const IDLE_MS = 3000;
@@ -20,23 +21,11 @@ const IDLE_MS = 3000;
 const IDLE_AFTER_USE_MS = 20_000;
 
 
-function rssMb(child: ChildProcess): number {
-  const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
+const rssMb = (child: ChildProcess) => rssOf(child.pid!).rssMb;
 
 async function firstPage(url: string, child: ChildProcess, started: number): Promise<number> {
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
-    try {
-      const response = await fetch(url);
-      await response.text();
-      if (response.ok) return performance.now() - started;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await waitForPage(url, child);
+  return performance.now() - started;
 }
 
 /** What a device does in its first minutes of real use: a Get Token (device code) and a mail. */
@@ -51,8 +40,6 @@ async function use(port: number, lab: { auth: AuthorizationServer; smtp: SmtpLab
   await panel.waitForState('smtp', ['obtained']);
   await panel.submit('/settings/network/smtp/test-mail', {}, '/settings/network/smtp');
 }
-
-const ADMIN_PASSWORD = 'bench-password-1';
 
 async function measure(
   args: string[],
@@ -78,8 +65,6 @@ async function measure(
     await new Promise((resolve) => child.once('exit', resolve));
   }
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function deviceFootprintBench(): Promise<void> {
   const flags = deviceNodeFlags();

@@ -23,13 +23,18 @@ export class PanelClient {
     return this.#lastHtml;
   }
 
+  /** The session as a Cookie header, for a load generator that requests pages as this admin. */
+  get cookieHeader(): string {
+    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
   async request(method: 'GET' | 'POST', path: string, form?: Record<string, string>, redirects = 5): Promise<PanelResponse> {
     const url = new URL(path, this.baseUrl);
     const response = await fetch(url, {
       method,
       redirect: 'manual',
       headers: {
-        cookie: [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; '),
+        cookie: this.cookieHeader,
         ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
         accept: 'text/html',
       },
@@ -70,7 +75,7 @@ export class PanelClient {
 
   async json<T = Record<string, unknown>>(path: string): Promise<{ status: number; body: T }> {
     const response = await fetch(new URL(path, this.baseUrl), {
-      headers: { cookie: [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; '), accept: 'application/json' },
+      headers: { cookie: this.cookieHeader, accept: 'application/json' },
     });
     return { status: response.status, body: (await response.json()) as T };
   }

@@ -8,7 +8,6 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySession from '@fastify/session';
-import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -16,7 +15,7 @@ import crypto from 'node:crypto';
 import type { Services } from './services.js';
 import { CSP_DIRECTIVES } from './web/csp.js';
 import { SqliteSessionStore } from './web/plugins/session-store.js';
-import { publicDir, viewsDir } from './web/paths.js';
+import { viewsDir } from './web/paths.js';
 import { renderPage, t } from './web/render.js';
 import { authRoutes } from './web/routes/auth.js';
 import { homeRoutes } from './web/routes/home.js';
@@ -27,6 +26,7 @@ import { passwordRoutes } from './web/routes/password.js';
 import { oauthCallbackRoutes } from './web/routes/oauth-callback.js';
 import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
+import { STATIC_PREFIX, staticFileRoutes } from './web/routes/static-files.js';
 import { alertRoutes } from './firmware/alert-routes.js';
 
 declare module 'fastify' {
@@ -36,7 +36,7 @@ declare module 'fastify' {
 }
 
 const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
-const PUBLIC_PREFIXES = ['/login', '/static/'];
+const PUBLIC_PREFIXES = ['/login', STATIC_PREFIX];
 
 export interface AppOptions {
   services: Services;
@@ -68,7 +68,6 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   });
   await fastify.register(fastifyCsrf, { sessionPlugin: '@fastify/session', getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf ?? (request.headers['x-csrf-token'] as string | undefined) });
   await fastify.register(fastifyRateLimit, { global: false });
-  await fastify.register(fastifyStatic, { root: publicDir, prefix: '/static/', maxAge: '1h', index: false });
   await fastify.register(fastifyView, {
     engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
     templates: viewsDir,
@@ -108,6 +107,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   });
 
   // ---- routes ----
+  await fastify.register(staticFileRoutes);
   await fastify.register(authRoutes);
   await fastify.register(homeRoutes);
   await fastify.register(mailSettingsRoutes);

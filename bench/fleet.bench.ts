@@ -47,6 +47,17 @@ function descendants(root: number): number[] {
   return found;
 }
 
+/** CPU time (user + system) a process has used, in ms. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
 const commandOf = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
 
 /** Runs `tasks` with at most `limit` at a time. */
@@ -59,18 +70,23 @@ async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<voi
 
 export async function fleetBench(options: { devices: number; scansPerDevice: number } = { devices: 50, scansPerDevice: 10 }): Promise<void> {
   const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mfp-fleet-'));
-  // Ports well away from the defaults, so that a `npm start` elsewhere on the machine is not disturbed.
-  const base = 20_000 + Math.floor(Math.random() * 200) * 100;
+  // Ports away from the defaults (a `npm start` elsewhere on the machine) and below Linux's ephemeral
+  // range (32768-), where the tests' free ports come from.
+  const base = 20_000 + Math.floor(Math.random() * 120) * 100;
   const ports = { PORT: base, HTTPS_PORT: base + options.devices, LAB_AUTH_PORT: await freePort(), LAB_SMTP_PORT: await freePort(), LAB_POP_PORT: await freePort(), LAB_CONTROL_PORT: await freePort() };
   const env = { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), MFP_ADMIN_PASSWORD: ADMIN_PASSWORD };
   const started = performance.now();
   const sim = spawn(process.execPath, [CLI, 'start', '--devices', String(options.devices), '--auto-approve', '--data-dir', baseDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
+  let keep = false;
   sim.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   try {
     const runFile = path.join(baseDir, 'sim.json');
     while (!fs.existsSync(runFile)) {
-      if (sim.exitCode !== null) throw new Error(`the simulator exited with ${sim.exitCode}: ${stderr.slice(-500)}`);
+      if (sim.exitCode !== null) {
+        keep = true; // for the device logs the message points to
+        throw new Error(`the simulator exited with ${sim.exitCode}: ${stderr.slice(-500)}`);
+      }
       await sleep(100);
     }
     const startMs = performance.now() - started;
@@ -93,6 +109,9 @@ export async function fleetBench(options: { devices: number; scansPerDevice: num
     });
     const tokenMs = performance.now() - tokenStarted;
 
+    const groups = { devices, 'simulator + cloud': [{ pid: sim.pid! }], Dovecot: dovecot };
+    const cpuOf = () => Object.fromEntries(Object.entries(groups).map(([name, list]) => [name, list.reduce((total, { pid }) => total + cpuMs(pid), 0)]));
+    const cpuBefore = cpuOf();
     const pdf = makePdf(2, 'Fleet').toString('base64');
     const mails = run.devices.length * options.scansPerDevice;
     const mailStarted = performance.now();
@@ -107,17 +126,19 @@ export async function fleetBench(options: { devices: number; scansPerDevice: num
       }
     }));
     const mailMs = performance.now() - mailStarted;
+    const cpuAfter = cpuOf();
+    const cpuUse = Object.entries(cpuAfter).map(([name, ms]) => `${name} ${((ms - cpuBefore[name]!) / mailMs).toFixed(2)} cores`).join(', ');
     console.log(`\nFleet: npm run sim -- start --devices ${run.devices.length} --auto-approve (${os.cpus().length} cores)`);
     console.log(`  start, to every device configured     ${(startMs / 1000).toFixed(1)} s (${(startMs / run.devices.length).toFixed(0)} ms per device)`);
     console.log(`  RSS, ${devices.length} device processes           ${deviceRss.toFixed(0)} MB (${(deviceRss / devices.length).toFixed(1)} MB each); simulator + cloud ${simRss.toFixed(0)} MB; Dovecot ${dovecotRss.toFixed(0)} MB (${dovecot.length} processes); total ${(deviceRss + simRss + dovecotRss).toFixed(0)} MB`);
     console.log(`  Get Token on every device (10 at a time) ${(tokenMs / 1000).toFixed(1)} s`);
-    console.log(`  ${mails} scans to e-mail, all devices at once  ${((mails / mailMs) * 1000).toFixed(0)} mails/s (${(mailMs / 1000).toFixed(1)} s)`);
+    console.log(`  ${mails} scans to e-mail, all devices at once  ${((mails / mailMs) * 1000).toFixed(0)} mails/s (${(mailMs / 1000).toFixed(1)} s); CPU meanwhile: ${cpuUse}`);
   } finally {
     if (sim.exitCode === null) {
       sim.kill('SIGTERM');
       await new Promise((resolve) => sim.once('exit', resolve));
     }
-    fs.rmSync(baseDir, { recursive: true, force: true });
+    if (!keep) fs.rmSync(baseDir, { recursive: true, force: true });
   }
 }
 

@@ -17,7 +17,7 @@ import { freePort } from '../firmware-sim/free-port.js';
 import { makePdf } from '../firmware-sim/pdf.js';
 import { PanelClient } from '../firmware-sim/panel-client.js';
 import { pressGetToken } from '../firmware-sim/sim-device.js';
-import { rssOf, sleep } from './spawned-device.js';
+import { cpuMs, rssOf, sleep } from './spawned-device.js';
 
 const CLI = fileURLToPath(new URL('../firmware-sim/cli.js', import.meta.url));
 const ADMIN_PASSWORD = 'fleet-bench-password';
@@ -45,17 +45,6 @@ function descendants(root: number): number[] {
   };
   walk(root);
   return found;
-}
-
-/** CPU time (user + system) a process has used, in ms. */
-function cpuMs(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return 0;
-  }
 }
 
 const commandOf = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');

@@ -31,6 +31,17 @@ export function rssOf(pid: number): Rss {
   return { rssMb: kb('Rss') / 1024, anonMb: kb('Anonymous') / 1024, fileMb: (kb('Rss') - kb('Anonymous')) / 1024 };
 }
 
+/** CPU time (user + system) a process has used, in ms. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
 /** The kernel's high-water mark of RSS (VmHWM), in MB. */
 export function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;

@@ -64,7 +64,7 @@ export async function pagesBench(options: { seconds: number } = { seconds: 10 })
   const results: Record<string, { device: LoadFigures; baseline: LoadFigures; bytes: number }> = {};
   try {
     const panel = await device.panel();
-    const headers = { cookie: panel.cookieHeader, accept: 'text/html' };
+    const headers = { cookie: panel.cookieHeader(), accept: 'text/html' };
     const pages: Record<string, { type: string; body: Buffer }> = {};
     for (const pagePath of Object.values(PAGES)) {
       const response = await fetch(device.url + pagePath, { headers, redirect: 'manual' });

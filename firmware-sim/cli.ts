@@ -7,15 +7,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { ConfigError, parsePort, readConfig } from '../server/config.js';
 import { FaultSyntaxError, parseFault, startCloud, type Cloud, type CloudFault } from './cloud/index.js';
-import { BridgeError, DEVICE_EVENT_KINDS, type DeviceEventKind } from './bridge-client.js';
-import { SimulatedPrinter } from './printer.js';
+import { BridgeError, bridgeSocketPath, DEVICE_EVENT_KINDS, type DeviceEventKind } from './bridge-client.js';
+import { dataDirOf, parseCommandLine, UsageError, type Values } from './cli-args.js';
+import { portUnavailable } from './free-port.js';
+import { SimulatedPrinter, type PopCheckReport } from './printer.js';
+import { claimRunFile, isRunning, readRunState, runFilePath, type RunState } from './run-file.js';
 import { configureDevice, popCheckInterval, startSimDevice, type SimDevice } from './sim-device.js';
 import { findScenario, runScenario, SCENARIOS, type ScenarioResult } from './scenarios/index.js';
 import type { AuthorizationServerShape } from './cloud/authorization-server.js';
-
-class UsageError extends Error {}
 
 const HELP = `Usage: npm run sim -- <command> [options]
 
@@ -37,6 +38,8 @@ Commands:
         Inject a fault into the cloud of a running start:
           provider  slow_down | server_error (500) | timeout | malformed_json | expired_token
                     | access_denied | invalid_grant | password_reset       (--on token|device|any)
+                    | sign_in_frequency (AADSTS70043) | insufficient_claims[_strict] (CAE)
+                    | clock_skew --ms MS (the provider's Date header that far off)
           smtp      a reply line ("535 5.7.139 …") or a DIGEST code (5.7.3, 5.7.139, 5.7.127,
                     5.5.121 … 5.5.129), 454, drop, slow     (--on auth|mail|rcpt|data, default auth)
           pop       auth ([AUTH]) | sys_temp ([SYS/TEMP]) | challenge | drop | slow   (--on connect|auth for drop)
@@ -52,29 +55,6 @@ Options:
 Environment (start): PORT (8080; device I gets PORT+I-1), HTTPS_PORT (8443), LAB_AUTH_PORT (9400),
 LAB_SMTP_PORT (2525), LAB_POP_PORT (1110), LAB_CONTROL_PORT (9401), MFP_ADMIN_PASSWORD.
 `;
-
-const OPTIONS = {
-  help: { type: 'boolean', short: 'h' },
-  devices: { type: 'string' },
-  shape: { type: 'string' },
-  'auto-approve': { type: 'boolean' },
-  'minute-ms': { type: 'string' },
-  'data-dir': { type: 'string' },
-  to: { type: 'string' },
-  device: { type: 'string' },
-  pages: { type: 'string' },
-  subject: { type: 'string' },
-  detail: { type: 'string' },
-  count: { type: 'string' },
-  on: { type: 'string' },
-  ms: { type: 'string' },
-  account: { type: 'string' },
-  all: { type: 'boolean' },
-  list: { type: 'boolean' },
-  verbose: { type: 'boolean' },
-} as const;
-
-type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
 function int(values: Values, name: keyof Values, fallback: number, min: number, max: number): number {
   const raw = values[name];
@@ -98,33 +78,16 @@ interface LabState {
   shape?: AuthorizationServerShape;
 }
 
-interface RunState {
-  pid: number;
-  controlUrl: string;
-  devices: { number: number; url: string; dataDir: string; socketPath: string }[];
-}
-
-function dataDirOf(values: Values): string {
-  return path.resolve(values['data-dir'] ?? process.env.MFP_DATA_DIR ?? './data');
-}
-
 function printerDir(baseDir: string, n: number): string {
   return n === 1 ? baseDir : path.join(baseDir, 'printers', String(n));
 }
 
 function runState(values: Values): RunState {
-  const file = path.join(dataDirOf(values), 'sim.json');
-  let state: RunState;
-  try {
-    state = JSON.parse(fs.readFileSync(file, 'utf8')) as RunState;
-  } catch {
-    throw new Error(`no running simulator for ${dataDirOf(values)} (start one with: npm run sim -- start)`);
-  }
-  try {
-    process.kill(state.pid, 0);
-  } catch {
-    throw new Error(`the simulator that wrote ${file} (pid ${state.pid}) is not running any more`);
-  }
+  const dataDir = dataDirOf(values);
+  const state = readRunState(dataDir);
+  if (!state) throw new Error(`no running simulator for ${dataDir} (start one with: npm run sim -- start)`);
+  if (!isRunning(state)) throw new Error(`the simulator that wrote ${runFilePath(dataDir)} (pid ${state.pid}) is not running any more`);
+  if (!state.ready) throw new Error(`the simulator for ${dataDir} (pid ${state.pid}) is still starting; try again once it shows its banner`);
   return state;
 }
 
@@ -149,12 +112,49 @@ async function control(values: Values, method: 'GET' | 'POST' | 'DELETE', urlPat
 
 // --- start ---------------------------------------------------------------------------------------
 
+/** The ports `start` listens on, by the environment variable that sets each. */
+interface StartPorts {
+  device: number;
+  deviceHttps: number;
+  auth: number;
+  smtp: number;
+  pop: number;
+  control: number;
+}
+
+/**
+ * Every environment variable `start` and its devices read, checked before anything starts: the
+ * ports (each server its own; devices 2… take the ones after PORT and HTTPS_PORT) and what each
+ * device reads itself (LOG_LEVEL, MFP_LAB_…), with the device's own rules.
+ */
+function startEnvironment(env: NodeJS.ProcessEnv, count: number, baseDir: string): { ports: StartPorts; named: [string, number][] } {
+  const port = (name: string, fallback: number): number => parsePort(name, env[name], fallback, 1);
+  const ports: StartPorts = {
+    device: port('PORT', 8080), deviceHttps: port('HTTPS_PORT', 8443),
+    auth: port('LAB_AUTH_PORT', 9400), smtp: port('LAB_SMTP_PORT', 2525), pop: port('LAB_POP_PORT', 1110), control: port('LAB_CONTROL_PORT', 9401),
+  };
+  const named: [string, number][] = [];
+  for (const [name, base] of [['PORT', ports.device], ['HTTPS_PORT', ports.deviceHttps]] as const) {
+    for (let i = 0; i < count; i++) named.push([i === 0 ? name : `${name}+${i} for device ${i + 1}`, base + i]);
+    if (base + count - 1 > 65535) throw new ConfigError(`${name}="${env[name]}" leaves no room for ${count} devices (ports up to ${base + count - 1}; the last is 65535)`);
+  }
+  named.push(['LAB_AUTH_PORT', ports.auth], ['LAB_SMTP_PORT', ports.smtp], ['LAB_POP_PORT', ports.pop], ['LAB_CONTROL_PORT', ports.control]);
+  const seen = new Map<number, string>();
+  for (const [name, n] of named) {
+    const other = seen.get(n);
+    if (other) throw new ConfigError(`${other} and ${name} are both ${n}: each server needs a port of its own`);
+    seen.set(n, name);
+  }
+  readConfig({ ...env, PORT: String(ports.device), HTTPS_PORT: String(ports.deviceHttps), MFP_DATA_DIR: baseDir });
+  return { ports, named };
+}
+
 async function start(values: Values): Promise<number> {
   const env = process.env;
   const count = int(values, 'devices', 1, 1, 50);
   const minuteMs = int(values, 'minute-ms', 1000, 50, 3_600_000);
   const baseDir = dataDirOf(values);
-  fs.mkdirSync(baseDir, { recursive: true, mode: 0o700 });
+  const { ports, named } = startEnvironment(env, count, baseDir);
   const stateFile = path.join(baseDir, 'lab.json');
   let state: LabState;
   if (fs.existsSync(stateFile)) {
@@ -175,35 +175,59 @@ async function start(values: Values): Promise<number> {
   if (state.configured && shape !== savedShape) {
     throw new UsageError(`${baseDir} was set up with a ${savedShape}-shaped lab; use --shape ${savedShape}, another --data-dir, or delete the directory`);
   }
+
+  // From here on this process owns the data directory (a second start stops at the claim).
+  fs.mkdirSync(baseDir, { recursive: true, mode: 0o700 });
+  const runFile = claimRunFile(baseDir, {
+    controlUrl: `http://127.0.0.1:${ports.control}`,
+    devices: Array.from({ length: count }, (_, i) => {
+      const dataDir = printerDir(baseDir, i + 1);
+      return { number: i + 1, url: `http://127.0.0.1:${ports.device + i}`, dataDir, socketPath: bridgeSocketPath(dataDir) };
+    }),
+  });
+  try {
+    for (const [name, n] of named) {
+      const why = await portUnavailable(n);
+      if (why) throw new Error(`port ${n} (${name}) ${why === 'EACCES' ? 'needs privileges this user lacks' : 'is in use by another program'}: stop that program or set ${name.split('+')[0]} to another port`);
+    }
+  } catch (err) {
+    runFile.release();
+    throw err;
+  }
   state.shape = shape;
   const save = (): void => fs.writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
   save();
 
-  const port = (name: string, fallback: number): number => Number(env[name] || fallback);
   const cloud = await startCloud({
     shape,
     deviceInterval: 2,
-    ports: { auth: port('LAB_AUTH_PORT', 9400), smtp: port('LAB_SMTP_PORT', 2525), pop: port('LAB_POP_PORT', 1110), control: port('LAB_CONTROL_PORT', 9401) },
+    ports: { auth: ports.auth, smtp: ports.smtp, pop: ports.pop, control: ports.control },
     secrets: { deviceClientSecret: state.deviceClientSecret, introspectorSecret: state.introspectorSecret, appOnlyClientSecret: state.appOnlyClientSecret },
     // with the fixed secrets and ports above, the device's refresh token still works after a restart
     authStateFile: path.join(baseDir, 'lab-idp.json'),
     control: true,
     autoApprove: values['auto-approve'] === true,
+  }).catch((err: unknown) => {
+    runFile.release();
+    throw err;
   });
   const devices: SimDevice[] = [];
   const printers: SimulatedPrinter[] = [];
   const printerLog = fs.createWriteStream(path.join(baseDir, 'printer.log'), { flags: 'a' });
-  const runFile = path.join(baseDir, 'sim.json');
 
   let stopping = false;
+  /** Stops everything this start started; a second Ctrl+C while it runs exits at once (sim-device kills the devices). */
   async function stop(code: number): Promise<never> {
     if (!stopping) {
       stopping = true;
+      if (code === 0) process.stdout.write('\nStopping…\n');
       for (const p of printers) p.stopPopSchedule();
       await Promise.allSettled(devices.map((d) => d.stop()));
       await cloud.close().catch(() => {});
-      fs.rmSync(runFile, { force: true });
+      runFile.release();
       printerLog.end();
+      const what = [count > 1 ? `the ${count} devices` : 'the device', 'the lab servers', ...(cloud.popPort !== undefined ? ['Dovecot'] : [])];
+      process.stdout.write(`Everything stopped: ${what.slice(0, -1).join(', ')} and ${what.at(-1)!}.\n`);
     }
     process.exit(code);
   }
@@ -211,15 +235,13 @@ async function start(values: Values): Promise<number> {
   process.on('SIGTERM', () => void stop(0));
 
   try {
-    const basePort = port('PORT', 8080);
-    const baseHttps = port('HTTPS_PORT', 8443);
     // A first boot costs each device about a second of CPU: booting 50 at once on 2 cores made every
     // one of them miss its boot time-out. A few at a time (one per core), in order.
     const started: PromiseSettledResult<SimDevice>[] = [];
     const next = { i: 0 };
     await Promise.all(Array.from({ length: Math.min(count, os.availableParallelism()) }, async () => {
       for (let i = next.i++; i < count; i = next.i++) {
-        started[i] = await startSimDevice({ dataDir: printerDir(baseDir, i + 1), adminPassword: state.adminPassword, port: basePort + i, httpsPort: baseHttps + i, cloud })
+        started[i] = await startSimDevice({ dataDir: printerDir(baseDir, i + 1), adminPassword: state.adminPassword, port: ports.device + i, httpsPort: ports.deviceHttps + i, cloud })
           .then((value) => ({ status: 'fulfilled', value }) as const, (reason: unknown) => ({ status: 'rejected', reason }) as const);
       }
     }));
@@ -246,19 +268,13 @@ async function start(values: Values): Promise<number> {
       } else if (shape === 'google') {
         await cloud.auth.addRedirectUri(`${device.url}/oauth/callback`);
       }
-      // Every line goes to printer.log; the console gets what changes (not one line per quiet check).
-      let lastCheck = '';
+      const worthShowing = consoleFilter();
       const printer = new SimulatedPrinter({
         socketPath: device.socketPath,
         name: `printer ${n}`,
-        log: (line) => {
+        log: (line, check) => {
           printerLog.write(`${new Date().toISOString()} ${line}\n`);
-          if (/: POP check → /.test(line)) {
-            const quiet = /→ ok, 0 fetched$/.test(line);
-            if ((quiet && (lastCheck === '' || lastCheck === line)) || line === lastCheck) { lastCheck = line; return; }
-            lastCheck = line;
-          }
-          process.stdout.write(`${line}\n`);
+          if (worthShowing(line, check)) process.stdout.write(`${line}\n`);
         },
       });
       printers.push(printer);
@@ -270,8 +286,7 @@ async function start(values: Values): Promise<number> {
         });
       }
     }
-    const run: RunState = { pid: process.pid, controlUrl: cloud.controlUrl!, devices: devices.map((d, i) => ({ number: i + 1, url: d.url, dataDir: d.dataDir, socketPath: d.socketPath })) };
-    fs.writeFileSync(runFile, JSON.stringify(run, null, 2), { mode: 0o600 });
+    runFile.update({ ready: true, controlUrl: cloud.controlUrl!, devices: devices.map((d, i) => ({ number: i + 1, url: d.url, dataDir: d.dataDir, socketPath: d.socketPath })) });
   } catch (err) {
     process.stderr.write(`Start-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return stop(1);
@@ -279,6 +294,26 @@ async function start(values: Values): Promise<number> {
 
   process.stdout.write(banner(cloud, devices, state, baseDir, minuteMs));
   return new Promise<number>(() => {}); // runs until Ctrl+C
+}
+
+/**
+ * Every line goes to printer.log; the console gets what a person needs to see: a POP check only
+ * when its outcome changes (not one line per quiet check), and none while POP is not set up yet
+ * (no account, no token obtained), which would push the banner's password out of view.
+ */
+function consoleFilter(): (line: string, check?: PopCheckReport) => boolean {
+  let lastCheck = '';
+  return (line, check) => {
+    if (!check) return true;
+    if (check.notSetUp) {
+      lastCheck = '';
+      return false;
+    }
+    const routine = check.ok && check.fetched === 0;
+    const show = line !== lastCheck && !(routine && lastCheck === '');
+    lastCheck = line;
+    return show;
+  };
 }
 
 function banner(cloud: Cloud, devices: SimDevice[], state: LabState, baseDir: string, minuteMs: number): string {
@@ -371,14 +406,7 @@ async function faultCommand(values: Values, args: string[]): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-  const values = parsed.values as Values;
-  const [command, ...rest] = parsed.positionals;
+  const { values, command, rest } = parseCommandLine(argv);
   if (values.help || command === 'help') {
     process.stdout.write(HELP);
     return 0;
@@ -421,11 +449,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Runs the CLI and exits with its code (2 for a usage error, with a message). */
+/** Runs the CLI and exits with its code (2 for a usage error or a bad environment variable, with a message). */
 export function runCli(argv: string[]): void {
   main(argv).then((code) => process.exit(code), (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`sim: ${err.message}\nRun "npm run sim -- --help" for the commands.\n`);
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`sim: ${err.message}\nRun "npm run sim -- --help" for the ${err instanceof ConfigError ? 'environment variables' : 'commands'}.\n`);
       process.exit(2);
     }
     process.stderr.write(`sim: ${err instanceof BridgeError || err instanceof Error ? err.message : String(err)}\n`);

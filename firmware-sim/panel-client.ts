@@ -23,8 +23,8 @@ export class PanelClient {
     return this.#lastHtml;
   }
 
-  /** The session as a Cookie header, for a load generator that requests pages as this admin. */
-  get cookieHeader(): string {
+  /** The cookies this client holds, as a Cookie header (for requests it does not make itself). */
+  cookieHeader(): string {
     return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
 
@@ -34,7 +34,7 @@ export class PanelClient {
       method,
       redirect: 'manual',
       headers: {
-        cookie: this.cookieHeader,
+        cookie: this.cookieHeader(),
         ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
         accept: 'text/html',
       },
@@ -75,7 +75,7 @@ export class PanelClient {
 
   async json<T = Record<string, unknown>>(path: string): Promise<{ status: number; body: T }> {
     const response = await fetch(new URL(path, this.baseUrl), {
-      headers: { cookie: this.cookieHeader, accept: 'application/json' },
+      headers: { cookie: this.cookieHeader(), accept: 'application/json' },
     });
     return { status: response.status, body: (await response.json()) as T };
   }
@@ -91,6 +91,12 @@ export class PanelClient {
 
   saveSettings(purpose: PanelPurpose, fields: Record<string, string>): Promise<PanelResponse> {
     return this.submit(PAGE_PATHS[purpose], fields);
+  }
+
+  /** Changes some fields of a settings page and saves it, the others as the page shows them (secrets kept). */
+  async changeSettings(purpose: PanelPurpose, changes: Record<string, string>): Promise<PanelResponse> {
+    const page = await this.get(PAGE_PATHS[purpose]);
+    return this.request('POST', PAGE_PATHS[purpose], { ...formValuesOf(page.html), ...changes, _csrf: csrfTokenOf(page.html) });
   }
 
   /** Presses Get Token and then OK on the confirmation. */
@@ -139,6 +145,17 @@ export function csrfTokenOf(html: string): string {
   const match = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!match) throw new Error('the page has no form with a CSRF token');
   return match[1]!;
+}
+
+/** The values a page's form fields show (inputs and selected options), by field name; secrets show blank. */
+export function formValuesOf(html: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const m of html.matchAll(/<input id="f-[^"]+" name="([^"]+)" type="[a-z]+" value="([^"]*)"/g)) values[m[1]!] = textOf(m[2]!);
+  for (const m of html.matchAll(/<select id="f-[^"]+" name="([^"]+)"[^>]*>([\s\S]*?)<\/select>/g)) {
+    const selected = /<option value="([^"]*)" selected>/.exec(m[2]!)?.[1];
+    if (selected !== undefined) values[m[1]!] = selected;
+  }
+  return values;
 }
 
 /** The messages next to fields and in alert boxes, as a person would read them. */

@@ -11,8 +11,13 @@ export interface PrinterOptions {
   socketPath: string;
   /** a name for the transcript, e.g. "printer 1" */
   name?: string;
-  /** told of everything the printer does, one line each */
-  log?: (line: string) => void;
+  /** told of everything the printer does, one line each; a POP check's line comes with its answer */
+  log?: (line: string, check?: PopCheckReport) => void;
+}
+
+export interface PopCheckReport extends PopCheckAnswer {
+  /** the check had nothing to do yet: no account on the page, or no token obtained (or being authorized) */
+  notSetUp: boolean;
 }
 
 export interface ScanOptions {
@@ -32,7 +37,7 @@ export class SimulatedPrinter {
   readonly checks: PopCheckAnswer[] = [];
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<unknown> | undefined;
-  #log: (line: string) => void;
+  #log: (line: string, check?: PopCheckReport) => void;
 
   constructor(options: PrinterOptions) {
     this.bridge = new BridgeClient(options.socketPath);
@@ -40,8 +45,8 @@ export class SimulatedPrinter {
     this.#log = options.log ?? (() => {});
   }
 
-  #say(line: string): void {
-    this.#log(`${this.name}: ${line}`);
+  #say(line: string, check?: PopCheckReport): void {
+    this.#log(`${this.name}: ${line}`, check);
   }
 
   async scan(options: ScanOptions): Promise<ScanToEmailAnswer> {
@@ -67,12 +72,21 @@ export class SimulatedPrinter {
   }
 
   /** One POP check (POST /pop/check); fetched mail becomes an e-mail-print job. */
-  async checkPop(): Promise<PopCheckAnswer> {
+  async checkPop(): Promise<PopCheckReport> {
     const answer = await this.bridge.popCheck();
     this.checks.push(answer);
     if (answer.fetched > 0) this.printJobs.push({ at: Date.now(), messages: answer.fetched });
-    this.#say(`POP check → ${answer.ok ? 'ok' : 'failed'}, ${answer.fetched} fetched${answer.problem ? `, problem ${answer.problem.code}: ${answer.problem.message}` : ''}${answer.fetched > 0 ? ` → e-mail print job of ${answer.fetched} message(s)` : ''}`);
-    return answer;
+    const report = { ...answer, notSetUp: await this.#notSetUp(answer) };
+    this.#say(`POP check → ${answer.ok ? 'ok' : 'failed'}, ${answer.fetched} fetched${answer.problem ? `, problem ${answer.problem.code}: ${answer.problem.message}` : ''}${answer.fetched > 0 ? ` → e-mail print job of ${answer.fetched} message(s)` : ''}`, report);
+    return report;
+  }
+
+  async #notSetUp(answer: PopCheckAnswer): Promise<boolean> {
+    if (answer.problem?.code === 'not_configured') return true;
+    if (answer.problem?.code !== 'token_unavailable') return false;
+    // An Invalid token is a real failure (revoked, password reset); none yet is only a set-up step to come.
+    const token = await this.bridge.status().then((s) => s.tokens.pop, () => undefined);
+    return token === 'not_obtained' || token === 'awaiting_authorization';
   }
 
   /** Checks the mailbox every `intervalMs` (the page's Check Interval times the simulator's minute). */

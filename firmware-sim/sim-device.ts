@@ -4,6 +4,7 @@
 // whatever the reason (test failure, Ctrl+C, process.exit).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import type net from 'node:net';
 import path from 'node:path';
 import { DEVICE_MAIN, deviceEnv, deviceNodeFlags } from './device-process.js';
 import { bridgeSocketPath } from './bridge-client.js';
@@ -39,20 +40,35 @@ export interface SimDevice {
   stop(): Promise<void>;
 }
 
-const alive = new Set<ChildProcess>();
+const alive = new Map<ChildProcess, ChildProcess /* its watchdog */>();
 let hooked = false;
 function killOnExit(child: ChildProcess): void {
-  alive.add(child);
-  child.once('exit', () => alive.delete(child));
+  alive.set(child, watchdog(child));
+  child.once('exit', () => {
+    alive.get(child)?.kill('SIGKILL');
+    alive.delete(child);
+  });
   if (hooked) return;
   hooked = true;
   process.once('exit', () => {
-    for (const c of alive) {
-      try { c.kill('SIGKILL'); } catch { /* already gone */ }
+    for (const [c, dog] of alive) {
+      try { dog.kill('SIGKILL'); c.kill('SIGKILL'); } catch { /* already gone */ }
     }
   });
 }
 
+// A SIGKILLed simulator runs no exit hook. The watchdog shell notices its death as EOF on its stdin
+// pipe (the kernel closes it) and stops the device, which would otherwise keep its ports and make the
+// next start fail. `read` is a shell builtin: one small process per device, nothing else to clean up.
+const WATCHDOG = 'read -r _; kill -TERM "$1" 2>/dev/null || exit 0; for _ in 1 2 3 4 5 6 7 8 9 10; do sleep 0.5; kill -0 "$1" 2>/dev/null || exit 0; done; kill -KILL "$1"';
+
+function watchdog(child: ChildProcess): ChildProcess {
+  const dog = spawn('/bin/sh', ['-c', WATCHDOG, 'device-watchdog', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  dog.unref();
+  (dog.stdin as net.Socket).unref();
+  dog.on('error', () => { /* no /bin/sh: only the kill -9 case is left uncovered */ });
+  return dog;
+}
 
 export function labAuthorityEnv(cloud: Cloud | undefined): Record<string, string> {
   if (!cloud) return {};

@@ -2,21 +2,21 @@
  * The device's web panel as one Fastify plugin: external plugins first, then the app's services,
  * then routes (the shape of fastify/demo).
  */
-import fastifyCookie from '@fastify/cookie';
-import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
-import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySession from '@fastify/session';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import crypto from 'node:crypto';
+import { DEFAULT_LANGUAGE, localeFor } from './i18n/index.js';
 import type { Services } from './services.js';
-import { CSP_DIRECTIVES } from './web/csp.js';
-import { SqliteSessionStore } from './web/plugins/session-store.js';
+import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
+import { FormShapeError, formShapeProblem, notAForm } from './web/form-shape.js';
+import { setUpSessions } from './web/plugins/sessions.js';
+import { guardStorage, storageRefusal } from './web/plugins/storage-guard.js';
 import { viewsDir } from './web/paths.js';
-import { renderPage, t } from './web/render.js';
+import { renderPage } from './web/render.js';
+import { addLanguageHook } from './web/plugins/language.js';
 import { authRoutes } from './web/routes/auth.js';
 import { homeRoutes } from './web/routes/home.js';
 import { mailSettingsRoutes } from './web/routes/mail-settings.js';
@@ -26,17 +26,23 @@ import { passwordRoutes } from './web/routes/password.js';
 import { oauthCallbackRoutes } from './web/routes/oauth-callback.js';
 import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
-import { STATIC_PREFIX, staticFileRoutes } from './web/routes/static-files.js';
+import { FAVICON_PATH, STATIC_PREFIX, staticFileRoutes } from './web/routes/static-files.js';
+import { languageRoutes, LANGUAGE_PATH } from './web/routes/language.js';
 import { alertRoutes } from './firmware/alert-routes.js';
+import { menuBadges, tokenNotices } from './web/token-notices.js';
+import { tokenCareRoutes } from './web/routes/token-care.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
   }
+  interface FastifyReply {
+    /** @fastify/view merges these into every template's data (it decorates replies with them). */
+    locals: Record<string, unknown> | null;
+  }
 }
 
-const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
-const PUBLIC_PREFIXES = ['/login', STATIC_PREFIX];
+const PUBLIC_PREFIXES = ['/login', STATIC_PREFIX, FAVICON_PATH, LANGUAGE_PATH];
 
 export interface AppOptions {
   services: Services;
@@ -51,23 +57,16 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
       useDefaults: false,
       directives: { ...CSP_DIRECTIVES },
     },
-    // The panel is served over plain HTTP until HTTPS is set up; HSTS there would lock the admin out.
+    // Not helmet's: HSTS depends on the certificate (the onRequest hook below).
     strictTransportSecurity: false,
     referrerPolicy: { policy: 'no-referrer' },
   });
   await fastify.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
-  await fastify.register(fastifyCookie);
-  await fastify.register(fastifySession, {
-    secret: services.box.derive('session-cookie'),
-    cookieName: 'mfp_session',
-    saveUninitialized: false,
-    store: new SqliteSessionStore(services.db, SESSION_MAX_AGE_MS),
-    // Lax, not Strict: the provider's redirect back to /oauth/callback is a cross-site navigation that
-    // must carry the session. Forms are protected by their CSRF token either way.
-    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },
-  });
-  await fastify.register(fastifyCsrf, { sessionPlugin: '@fastify/session', getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf ?? (request.headers['x-csrf-token'] as string | undefined) });
-  await fastify.register(fastifyRateLimit, { global: false });
+  // Forms only (see web/form-shape.ts): any other body, JSON included, is refused unread.
+  fastify.removeContentTypeParser(['application/json', 'text/plain']);
+  fastify.addContentTypeParser('*', (request, _payload, done) => done(notAForm(request.headers['content-type']), undefined));
+  await setUpSessions(fastify, services);
+  await fastify.register(staticFileRoutes);
   await fastify.register(fastifyView, {
     engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
     templates: viewsDir,
@@ -75,29 +74,62 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     viewExt: 'eta',
   });
 
-  // ---- the admin must be logged in everywhere but the login page and static files ----
+  // ---- each page's language (the login redirect and error pages speak it too) ----
+  addLanguageHook(fastify);
+  // ---- the headers helmet does not set ----
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('Cache-Control', 'no-store');
+    reply.header('Permissions-Policy', PERMISSIONS_POLICY);
+    if (request.protocol === 'https' && !services.certificates.info().selfSigned) reply.header('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
+  });
+  // ---- the admin must be logged in everywhere but the login page and static files ----
+  fastify.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PREFIXES.some((prefix) => request.url.startsWith(prefix))) return;
     if (request.session.user) return;
     if (request.url.startsWith('/api/')) return reply.code(401).send({ error: 'login_required' });
     return reply.redirect('/login');
+  });
+  // The menu's badges: every page shows which setting has a token needing attention (a few SQLite reads).
+  fastify.addHook('preHandler', async (request, reply) => {
+    if (!request.session.user || request.url.startsWith('/api/') || request.url.startsWith(STATIC_PREFIX)) return;
+    reply.locals = { ...reply.locals, menuBadges: menuBadges(tokenNotices(services, request.locale), request.locale.t) };
   });
   // Every state-changing request carries the form's CSRF token.
   fastify.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
     await new Promise<void>((resolve, reject) => fastify.csrfProtection(request, reply, (err?: Error) => (err ? reject(err) : resolve())));
   });
+  // A change the storage cannot keep is refused up front (full, database gone), never answered "saved".
+  guardStorage(fastify);
 
-  fastify.setNotFoundHandler((request, reply) => renderPage(request, reply, 'message', { title: t('common.notFound'), message: t('common.notFound') }, 404));
+  // Each field once, as text: a handler never sees an array or an object.
+  fastify.addHook('preValidation', async (request) => {
+    const problem = formShapeProblem(request.body);
+    if (problem) throw problem;
+  });
+
+  /** The page a form was on: the posted path, or the nearest page above it (…/token/get → the SMTP page). */
+  function formPageOf(url: string): string {
+    const segments = url.split('?')[0]!.split('/');
+    for (; segments.length > 1; segments.pop()) {
+      const path = segments.join('/');
+      if (fastify.findRoute({ method: 'GET', url: path })) return path;
+    }
+    return '/';
+  }
+
+  fastify.setNotFoundHandler((request, reply) => renderPage(request, reply, 'message', { title: request.locale.t('common.notFound'), message: request.locale.t('common.notFound') }, 404));
   fastify.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const { t } = request.locale ?? localeFor(DEFAULT_LANGUAGE);
+    if (error instanceof FormShapeError) {
+      const message = t(error.messageKey, error.params);
+      return renderPage(request, reply, 'message', { title: t('form.unreadable'), message, back: formPageOf(request.url), backLabel: t('form.backToForm') }, 400);
+    }
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
       return renderPage(request, reply, 'message', { title: t('common.csrf'), message: t('common.csrf') }, 403);
     }
-    if (error.statusCode === 429) {
-      const seconds = Number(reply.getHeader('retry-after')) || 60;
-      return renderPage(request, reply, 'login', { error: t('login.tooMany', { seconds }) }, 429);
-    }
+    const storageProblem = services.storage.problemOf(error);
+    if (storageProblem) return storageRefusal(request, reply, storageProblem);
     if (error.statusCode && error.statusCode < 500) {
       return renderPage(request, reply, 'message', { title: error.message, message: error.message }, error.statusCode);
     }
@@ -107,7 +139,6 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   });
 
   // ---- routes ----
-  await fastify.register(staticFileRoutes);
   await fastify.register(authRoutes);
   await fastify.register(homeRoutes);
   await fastify.register(mailSettingsRoutes);
@@ -118,6 +149,8 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await fastify.register(tlsRoutes);
   await fastify.register(popCheckRoutes);
   await fastify.register(alertRoutes);
+  await fastify.register(languageRoutes);
+  await fastify.register(tokenCareRoutes);
 };
 
 export type App = FastifyInstance;

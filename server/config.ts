@@ -19,17 +19,29 @@ export interface DeviceConfig {
   authorities: Authorities;
   /** The firmware bridge's Unix socket (MFP_FIRMWARE_SOCKET, default <dataDir>/firmware.sock). */
   firmwareSocket: string;
+  /** Labs only: the device's clock runs this far ahead (MFP_LAB_CLOCK_OFFSET_MS), to simulate months idle. */
+  clockOffsetMs: number;
 }
 
 export class ConfigError extends Error {}
 
-function parsePort(name: string, raw: string | undefined, fallback: number): number {
+/** A port number from the environment; min 0 lets the kernel pick (tests), the simulator asks for 1. */
+export function parsePort(name: string, raw: string | undefined, fallback: number, min = 0): number {
   if (raw === undefined || raw === '') return fallback;
   const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`${name} must be a port number from 0 to 65535, not "${raw}"`);
+  if (!/^\d+$/.test(raw) || port < min || port > 65535) {
+    throw new ConfigError(`${name}="${raw}" is not a port number (${min}-65535)`);
   }
   return port;
+}
+
+// pino's levels
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevel(raw: string | undefined): string {
+  if (!raw) return 'info';
+  if (!LOG_LEVELS.includes(raw)) throw new ConfigError(`LOG_LEVEL="${raw}" is not a log level (${LOG_LEVELS.join(', ')})`);
+  return raw;
 }
 
 /** A lab may stand in for Microsoft or Google, but only on this machine: never another host. */
@@ -39,9 +51,9 @@ function labBase(name: string, raw: string | undefined): string | undefined {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} must be a URL, not "${raw}"`);
+    throw new ConfigError(`${name}="${raw}" is not a URL`);
   }
-  if (!isLoopbackHost(url.hostname)) throw new ConfigError(`${name} must point to a loopback address (a lab), not ${url.hostname}`);
+  if (!isLoopbackHost(url.hostname)) throw new ConfigError(`${name}="${raw}" must point to a loopback address (a lab), not ${url.hostname}`);
   return url.href.replace(/\/+$/, '');
 }
 
@@ -54,6 +66,13 @@ function readAuthorities(env: NodeJS.ProcessEnv): Authorities {
   };
 }
 
+function parseOffset(raw: string | undefined): number {
+  if (!raw) return 0;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms)) throw new ConfigError(`MFP_LAB_CLOCK_OFFSET_MS must be a whole number of milliseconds, not "${raw}"`);
+  return ms;
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
   const dataDir = path.resolve(env.MFP_DATA_DIR || './data');
   return {
@@ -64,8 +83,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DeviceConfig {
     dataDir,
     initialAdminPassword: env.MFP_ADMIN_PASSWORD || undefined,
     modelName: env.MFP_MODEL_NAME || 'MFP-C131 (emulated)',
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: logLevel(env.LOG_LEVEL),
     authorities: readAuthorities(env),
     firmwareSocket: path.resolve(env.MFP_FIRMWARE_SOCKET || path.join(dataDir, 'firmware.sock')),
+    clockOffsetMs: parseOffset(env.MFP_LAB_CLOCK_OFFSET_MS),
   };
 }

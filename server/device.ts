@@ -7,6 +7,7 @@ import { startFirmwareBridge, type FirmwareBridge } from './firmware/bridge.js';
 import { CertificateStore } from './security/certificates.js';
 import { createServices, type Services } from './services.js';
 import { httpAllowed, seedHttpPolicy } from './settings/https.js';
+import { requestForLog } from './web/request-log.js';
 
 export interface RunningDevice {
   app: FastifyInstance;
@@ -37,7 +38,7 @@ function origin(protocol: 'http' | 'https', host: string, port: number): string 
 export async function startDevice(config: DeviceConfig, options: { logStream?: { write(line: string): void } } = {}): Promise<RunningDevice> {
   const certificates = await CertificateStore.open(config.dataDir, config.host);
   const fastify = Fastify({
-    logger: { level: config.logLevel, redact: { paths: REDACT, censor: '[hidden]' }, ...(options.logStream ? { stream: options.logStream } : {}) },
+    logger: { level: config.logLevel, redact: { paths: REDACT, censor: '[hidden]' }, serializers: { req: requestForLog }, ...(options.logStream ? { stream: options.logStream } : {}) },
     https: certificates.pair,
     // A printer's panel has a handful of users; keep request bodies and connections small.
     bodyLimit: 64 * 1024,

@@ -91,6 +91,10 @@ export interface AuthorizationServerOptions {
    * when the lab comes back with the same port (the issuer), shape and client secrets.
    */
   stateFile?: string;
+  /** A refresh token unused this many days (lab clock) is refused; default: microsoft and generic 90, google 180. */
+  refreshInactivityDays?: number;
+  /** google: the app is in "Testing": refresh tokens end 7 days after the sign-in, and answers say so (`refresh_token_expires_in`). */
+  googleTesting?: boolean;
 }
 
 /** Absolute URLs, as the device must call them. */
@@ -123,6 +127,15 @@ export type AuthorizationServerFault = null | {
   /** how many matching requests get the fault; unset = until setFault(null) */
   count?: number;
 };
+
+/** The provider's own rules and policies on refresh tokens (issue 11), as the lab plays them. */
+export type GrantPolicy =
+  /** Conditional Access sign-in frequency: refresh tokens issued before now are refused (AADSTS70043). */
+  | { kind: 'sign_in_frequency' }
+  /** Continuous access evaluation: a refresh without `claims` gets a 401 insufficient_claims challenge; strict: with them too it fails (AADSTS50076). */
+  | { kind: 'insufficient_claims'; strict?: boolean }
+  /** The Date header of every answer is this far off the lab's clock (as a device with a wrong clock sees it). */
+  | { kind: 'clock_skew'; ms: number };
 
 export interface IntrospectionResult {
   active: boolean;
@@ -169,7 +182,11 @@ export interface AuthorizationServer {
   addRedirectUri(uri: string): Promise<void>;
   resetPassword(email: string): Promise<number>;
   introspect(token: string): Promise<IntrospectionResult>;
+  /** setFault(null) also ends the grant policies below. */
   setFault(fault: AuthorizationServerFault): void;
+  setGrantPolicy(policy: GrantPolicy): void;
+  /** The lab's clock runs this far ahead of real time (a scenario moves it with the device's). */
+  setClockOffset(ms: number): void;
   /** Told of each user code the device authorization endpoint hands out (e.g. to approve or deny it); returns an unsubscribe. */
   onDeviceCode(listener: (code: { userCode: string; clientId: string }) => void): () => void;
   close(): Promise<void>;
@@ -211,6 +228,7 @@ interface InteractionDetails {
 }
 interface OidcProvider {
   issuer: string;
+  RefreshToken: { find(value: string): Promise<{ iat?: number } | undefined> };
   Grant: { new (init: { accountId: string; clientId: string }): OidcGrant; find(id: string): Promise<OidcGrant | undefined> };
   Client: { find(id: string): Promise<OidcClient | undefined> };
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
@@ -240,6 +258,9 @@ const LabMemoryAdapter = class extends (MemoryAdapter as new (model: string) => 
 
 const TITLE = 'MFP lab — simulated identity provider';
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const DAY_MS = 24 * 3600_000;
+const TESTING_LIFETIME_MS = 7 * DAY_MS;
+
 const DEFAULT_ACCOUNT: LabAccount = { login: 'printer@lab.example', password: 'lab-password', email: 'printer@lab.example' };
 const SCOPE_TEXT: Record<string, string> = {
   'mail.smtp': 'Send mail as you (SMTP)',
@@ -453,6 +474,17 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
   const store = opts.stateFile !== undefined ? new FileStore(opts.stateFile) : undefined;
 
   let fault: AuthorizationServerFault = null;
+  // --- how long grants live, on the lab's clock (issue 11) ---
+  let clockOffsetMs = 0;
+  const labNow = (): number => Date.now() + clockOffsetMs;
+  const inactivityLimitMs = (opts.refreshInactivityDays ?? (shape === 'google' ? 180 : 90)) * DAY_MS;
+  const testingApp = shape === 'google' && opts.googleTesting === true;
+  // By refresh token value (each rotation hands both on): when its grant began, when it was last used.
+  const grantStart = new Map<string, number>();
+  const lastUsed = new Map<string, number>();
+  let signInFrequencySince: number | null = null;
+  let claimsChallenge: { strict: boolean } | null = null;
+  let dateSkewMs = 0;
   const deviceCodeListeners = new Set<(code: { userCode: string; clientId: string }) => void>();
   const held = new Set<ServerResponse>(); // answers held back by a 'timeout' fault
   let provider: OidcProvider | undefined;
@@ -681,6 +713,21 @@ export async function startAuthorizationServer(opts: AuthorizationServerOptions 
       }
     }
   });
+  // Each refresh token's grant start and last use, handed on when it rotates (runs before the shape's
+  // adjustments above, which remove Google's refresh_token from a refresh answer).
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (ctx.path !== paths.token || ctx.status !== 200 || !body || typeof body.access_token !== 'string') return;
+    const now = labNow();
+    const before = ctx.oidc?.params?.grant_type === 'refresh_token' ? String(ctx.oidc.params.refresh_token ?? '') : undefined;
+    const current = typeof body.refresh_token === 'string' ? body.refresh_token : before;
+    if (!current) return;
+    const started = (before !== undefined ? grantStart.get(before) : undefined) ?? now;
+    grantStart.set(current, started);
+    lastUsed.set(current, now);
+    if (testingApp) body.refresh_token_expires_in = Math.max(0, Math.round((started + TESTING_LIFETIME_MS - now) / 1000));
+  });
   // after every provider.use(): Koa composes the middleware list when callback() is called
   providerHandler = provider.callback();
 
@@ -889,10 +936,65 @@ ${items}
     }
   }
 
+  // --- the provider's rules on refresh tokens, on the lab's clock ---
+
+  /** Microsoft's shape of a token error (AADSTS code first), Google's, or the lab's own. */
+  function refuseGrant(res: ServerResponse, aadsts: number, microsoft: string, other: string): void {
+    const body = shape === 'microsoft'
+      ? { error: 'invalid_grant', error_description: `AADSTS${aadsts}: ${microsoft} Trace ID: ${randomUUID()} Correlation ID: ${randomUUID()} Timestamp: ${new Date(labNow()).toISOString().replace('T', ' ').slice(0, 19)}Z`, error_codes: [aadsts], suberror: 'bad_token' }
+      : { error: 'invalid_grant', error_description: other };
+    sendJson(res, 400, body);
+  }
+
+  /**
+   * A refresh request under the provider's rules: unused too long, past a Testing app's 7 days, older
+   * than a sign-in frequency policy, or challenged for claims. Answers and returns true when it refuses;
+   * otherwise returns the body to pass on (a `claims` answer taken off: oidc-provider knows none).
+   */
+  async function refreshUnderRules(body: string, res: ServerResponse): Promise<string | true> {
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'refresh_token') return body;
+    const value = form.get('refresh_token') ?? '';
+    const now = labNow();
+    const started = grantStart.get(value);
+    const used = lastUsed.get(value);
+    const issued = (date: number | undefined) => new Date(date ?? now).toISOString().slice(0, 19);
+    if (testingApp && started !== undefined && now - started > TESTING_LIFETIME_MS) {
+      refuseGrant(res, 700082, '', 'Token has been expired or revoked.');
+      return true;
+    }
+    if (used !== undefined && now - used > inactivityLimitMs) {
+      const days = Math.floor((now - used) / DAY_MS);
+      refuseGrant(res, 700082, `The refresh token has expired due to inactivity. The token was issued on ${issued(used)}Z and was inactive for ${days}.00:00:00.`, 'Token has been expired or revoked.');
+      return true;
+    }
+    if (signInFrequencySince !== null && (started ?? now) < signInFrequencySince) {
+      refuseGrant(res, 70043, `The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. The token was issued on ${issued(started)}Z and the maximum allowed lifetime for this request is 3600.`, 'The sign-in frequency policy requires a new sign-in.');
+      return true;
+    }
+    if (claimsChallenge) {
+      if (!form.has('claims')) {
+        const claims = Buffer.from(JSON.stringify({ access_token: { nbf: { essential: true, value: String(Math.floor(now / 1000)) } } })).toString('base64');
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="", error="insufficient_claims", error_description="Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp", claims="${claims}"`, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ error: 'insufficient_claims' }));
+        return true;
+      }
+      if (claimsChallenge.strict) {
+        sendJson(res, 400, { error: 'interaction_required', error_description: 'AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.', error_codes: [50076] });
+        return true;
+      }
+      claimsChallenge = null; // answered with the claims: the next sign-in is fresh enough
+    }
+    form.delete('claims');
+    return form.toString();
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', baseUrl);
     const pathname = url.pathname;
     let body: string | undefined; // set once the body has been read here
+    // The lab's clock (and a skewed one) in every answer, as the device's clock check reads it.
+    if (clockOffsetMs || dateSkewMs) res.setHeader('date', new Date(labNow() + dateSkewMs).toUTCString());
     const f = faultFor(pathname);
     if (f && (f.kind === 'slow_down' || f.kind === 'expired_token') && pathname === paths.token) {
       // slow_down and expired_token only make sense for device-code polling: other token requests
@@ -923,6 +1025,11 @@ ${items}
           res.on('close', () => held.delete(res));
           return;
       }
+    }
+    if (req.method === 'POST' && pathname === paths.token) {
+      const passed = await refreshUnderRules(body ??= await readBody(req), res);
+      if (passed === true) return;
+      body = passed;
     }
     if (pathname.startsWith('/interaction/')) return handleInteraction(req, res, pathname);
 
@@ -1115,6 +1222,19 @@ ${items}
     },
     setFault(next) {
       fault = next ? { ...next } : null;
+      if (!next) {
+        signInFrequencySince = null;
+        claimsChallenge = null;
+        dateSkewMs = 0;
+      }
+    },
+    setGrantPolicy(policy) {
+      if (policy.kind === 'sign_in_frequency') signInFrequencySince = labNow();
+      else if (policy.kind === 'insufficient_claims') claimsChallenge = { strict: policy.strict === true };
+      else dateSkewMs = policy.ms;
+    },
+    setClockOffset(ms) {
+      clockOffsetMs = ms;
     },
     onDeviceCode(listener) {
       deviceCodeListeners.add(listener);

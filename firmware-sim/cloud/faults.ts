@@ -1,5 +1,5 @@
 // The simulated cloud's faults: one vocabulary for the API, the control endpoint and the CLI.
-import type { SmtpLabFault } from './smtp-server.js';
+import { SEND_AS_REPLY, type SmtpLabFault } from './smtp-server.js';
 import type { PopFault } from './pop-fault-proxy.js';
 
 export type FaultTarget = 'provider' | 'smtp' | 'pop';
@@ -13,7 +13,13 @@ export type ProviderFault =
   /** the account's grants are destroyed (seed 000): refresh → invalid_grant, old tokens inactive */
   | { kind: 'password_reset'; account?: string }
   /** the same as seen from the device: the next refresh is invalid_grant */
-  | { kind: 'invalid_grant'; account?: string };
+  | { kind: 'invalid_grant'; account?: string }
+  /** Conditional Access sign-in frequency: refresh tokens from before now are refused (AADSTS70043) until a new sign-in */
+  | { kind: 'sign_in_frequency' }
+  /** continuous access evaluation: the next refresh gets a 401 insufficient_claims challenge; strict: answering it fails too */
+  | { kind: 'insufficient_claims'; strict?: boolean }
+  /** the provider's Date header is `ms` off the device's clock */
+  | { kind: 'clock_skew'; ms: number };
 
 export type CloudFault =
   | { target: 'provider'; fault: ProviderFault }
@@ -26,7 +32,16 @@ export type CloudFault =
  */
 export const SMTP_REPLIES: Record<string, string> = {
   '5.7.3': '535 5.7.3 Authentication unsuccessful',
-  '5.7.139': '535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully. Contact your administrator.',
+  // One code, four causes, told apart only by Exchange Online's words. Plain 5.7.139 is the tenant's.
+  '5.7.139': '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.',
+  '5.7.139-tenant': '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.',
+  '5.7.139-mailbox': '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.',
+  '5.7.139-security-defaults': '535 5.7.139 Authentication unsuccessful, user is locked by your organization\'s security defaults policy. Contact your administrator.',
+  '5.7.139-conditional-access': '535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully. Contact your administrator.',
+  // A password (basic authentication) on AUTH PLAIN/LOGIN once Microsoft retired it.
+  '5.7.30': '550 5.7.30 Basic authentication is not supported for Client Submission.',
+  // Sending as an address the signed-in mailbox has no Send As permission for (use with --on mail).
+  '5.7.60': SEND_AS_REPLY,
   '5.7.127': '535 5.7.127 Authentication failed',
   '5.5.121': '501 5.5.121 Invalid XOAUTH2 argument: not base64',
   '5.5.122': '501 5.5.122 XOAUTH2 auth data is invalid',
@@ -52,6 +67,12 @@ const PROVIDER_KINDS: Record<string, ProviderFault['kind']> = {
   access_denied: 'access_denied',
   invalid_grant: 'invalid_grant',
   password_reset: 'password_reset',
+  sign_in_frequency: 'sign_in_frequency',
+  aadsts70043: 'sign_in_frequency',
+  insufficient_claims: 'insufficient_claims',
+  insufficient_claims_strict: 'insufficient_claims',
+  cae: 'insufficient_claims',
+  clock_skew: 'clock_skew',
 };
 
 export interface FaultOptions {
@@ -77,19 +98,23 @@ export function parseFault(target: string, spec: string, options: FaultOptions =
         return { target, fault: options.account ? { kind, account: options.account } : { kind } };
       }
       if (kind === 'access_denied') return { target, fault: withCount({ kind }) };
+      if (kind === 'sign_in_frequency') return { target, fault: { kind } };
+      if (kind === 'insufficient_claims') return { target, fault: word.toLowerCase().endsWith('_strict') ? { kind, strict: true } : { kind } };
+      if (kind === 'clock_skew') return { target, fault: { kind, ms: options.ms ?? 10 * 60_000 } };
       const endpoint = options.on ?? (kind === 'slow_down' || kind === 'expired_token' ? 'token' : 'token');
       if (endpoint !== 'token' && endpoint !== 'device' && endpoint !== 'any') throw new FaultSyntaxError(`--on must be token, device or any for a provider fault, not "${endpoint}"`);
       return { target, fault: withCount({ kind, endpoint }) };
     }
     case 'smtp': {
       const lower = word.toLowerCase();
+      if (lower === 'send_as') return { target, fault: { kind: 'send_as' } };
       if (lower === 'drop' || lower === 'slow') {
         return { target, fault: withCount({ kind: lower, ...(options.ms !== undefined ? { ms: options.ms } : {}) }) };
       }
       let reply = SMTP_REPLIES[word] ?? (word === '454' ? SMTP_REPLIES['4.7.0'] : undefined);
-      if (!reply && /^\d\.\d+\.\d+$/.test(word)) throw new FaultSyntaxError(`no DIGEST reply for ${word}; known: ${Object.keys(SMTP_REPLIES).join(', ')}, or give the whole line ("535 5.7.139 …")`);
+      if (!reply && /^\d\.\d+\.\d+(-[a-z-]+)?$/.test(word)) throw new FaultSyntaxError(`no DIGEST reply for ${word}; known: ${Object.keys(SMTP_REPLIES).join(', ')}, or give the whole line ("535 5.7.139 …")`);
       reply ??= word;
-      if (!/^[2-5]\d\d([ -]|$)/.test(reply)) throw new FaultSyntaxError(`an SMTP fault is a reply line starting with a 3-digit code ("535 5.7.139 …"), a DIGEST code (5.7.139), 454, drop or slow; not "${word}"`);
+      if (!/^[2-5]\d\d([ -]|$)/.test(reply)) throw new FaultSyntaxError(`an SMTP fault is a reply line starting with a 3-digit code ("535 5.7.139 …"), a DIGEST code (5.7.139), 454, send_as, drop or slow; not "${word}"`);
       const on = options.on ?? 'auth';
       if (!['auth', 'mail', 'rcpt', 'data'].includes(on)) throw new FaultSyntaxError(`--on must be auth, mail, rcpt or data for an SMTP reply, not "${on}"`);
       return { target, fault: withCount({ reply, on: on as 'auth' }) };
@@ -120,11 +145,15 @@ export function describeFault(f: CloudFault): string {
       const p = f.fault;
       if (p.kind === 'password_reset' || p.kind === 'invalid_grant') return `provider: password reset of ${p.account ?? 'the lab account'} (grants destroyed)`;
       if (p.kind === 'access_denied') return `provider: the person declines the next ${p.count ?? 1} device code(s)`;
+      if (p.kind === 'sign_in_frequency') return 'provider: Conditional Access sign-in frequency: tokens from before now need a new sign-in (AADSTS70043)';
+      if (p.kind === 'insufficient_claims') return `provider: continuous access evaluation challenges the next refresh (insufficient_claims)${p.strict ? ', and answering it fails too' : ''}`;
+      if (p.kind === 'clock_skew') return `provider: its Date header is ${Math.round(p.ms / 60_000)} min ${p.ms >= 0 ? 'ahead of' : 'behind'} the lab's clock`;
       return `provider: ${p.kind} on ${p.endpoint ?? 'token'}${n}`;
     }
     case 'smtp': {
       const s = f.fault;
       if ('reply' in s) return `smtp: "${s.reply}" on ${(s.on ?? 'auth').toUpperCase()}${n}`;
+      if (s.kind === 'send_as') return `smtp: MAIL FROM other than the signed-in mailbox → "${SEND_AS_REPLY}"${n}`;
       return `smtp: ${s.kind}${s.kind === 'slow' ? ` ${s.ms ?? 1000} ms` : ''}${n}`;
     }
     case 'pop': {

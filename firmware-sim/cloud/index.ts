@@ -23,7 +23,7 @@ export interface CloudOptions {
   accessTokenTtl?: number;
   deviceCodeTtl?: number;
   deviceInterval?: number;
-  ports?: { auth?: number; smtp?: number; pop?: number; control?: number };
+  ports?: { auth?: number; smtp?: number; pop?: number; imap?: number; control?: number };
   /** fixed secrets so a device set up on an earlier run keeps matching */
   secrets?: { deviceClientSecret?: string; introspectorSecret?: string; appOnlyClientSecret?: string };
   /** the authorization server's grants and tokens survive a restart in this JSON file (default: memory only) */
@@ -36,6 +36,8 @@ export interface CloudOptions {
   autoApprove?: boolean;
   /** mail the SMTP lab accepts for a lab account lands in its POP mailbox (default true) */
   loopMail?: boolean;
+  /** google: the app is in "Testing" (refresh tokens end 7 days after the sign-in) */
+  googleTesting?: boolean;
 }
 
 export interface CloudState {
@@ -56,6 +58,8 @@ export interface Cloud {
   /** the port the device is configured to (the fault proxy in front of Dovecot) */
   popPort?: number;
   popProxy?: PopFaultProxy;
+  /** Dovecot's IMAP port (the same mailbox as POP; no fault proxy in front) */
+  imapPort?: number;
   /** the lab's mailbox account */
   account: { login: string; password: string; email: string };
   controlUrl: string | null;
@@ -82,6 +86,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<Cloud> {
       ...(options.secrets?.introspectorSecret ? { introspectorSecret: options.secrets.introspectorSecret } : {}),
       ...(options.secrets?.appOnlyClientSecret ? { appOnlyClientSecret: options.secrets.appOnlyClientSecret } : {}),
       ...(options.authStateFile !== undefined ? { stateFile: options.authStateFile } : {}),
+      ...(options.googleTesting ? { googleTesting: true } : {}),
     });
     started.push(auth);
     const account = auth.accounts[0]!;
@@ -94,7 +99,8 @@ export async function startCloud(options: CloudOptions = {}): Promise<Cloud> {
       introspection.username = encodeURIComponent(auth.introspector.clientId);
       introspection.password = encodeURIComponent(auth.introspector.clientSecret);
       // Dovecot on a port of its own; the device talks to the proxy (the port it is told about).
-      dovecot = await startDovecotLab({ introspection: { url: introspection.href }, requiredScope: auth.scopes.pop });
+      // The same mailbox over IMAP; Dovecot checks one scope for both (the custom provider's receive scope).
+      dovecot = await startDovecotLab({ introspection: { url: introspection.href }, requiredScope: auth.scopes.pop, imap: options.ports?.imap !== undefined ? { port: options.ports.imap } : {} });
       started.push(dovecot);
       popProxy = await startPopFaultProxy({ target: dovecot.port, ...(options.ports?.pop !== undefined ? { port: options.ports.pop } : {}) });
       started.push(popProxy);
@@ -197,7 +203,9 @@ async function assemble(
           note(`provider: password of ${who} reset: ${destroyed} grant(s) destroyed; ${cut} open SMTP session(s) of the account ended`);
           return `${line}: ${destroyed} grant(s) destroyed, ${cut} SMTP session(s) ended`;
         }
-        if (p.kind === 'access_denied') {
+        if (p.kind === 'sign_in_frequency' || p.kind === 'insufficient_claims' || p.kind === 'clock_skew') {
+          auth.setGrantPolicy(p);
+        } else if (p.kind === 'access_denied') {
           denials = p.count ?? 1;
           auth.setFault(null);
         } else {
@@ -244,6 +252,7 @@ async function assemble(
     smtp,
     ...(dovecot ? { dovecot } : {}),
     ...(popProxy ? { popProxy, popPort: popProxy.port } : {}),
+    ...(dovecot?.imapPort !== undefined ? { imapPort: dovecot.imapPort } : {}),
     account,
     controlUrl: null,
     setFault,

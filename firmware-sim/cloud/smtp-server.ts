@@ -38,7 +38,12 @@ export interface SmtpLabOptions {
 export type SmtpLabFault =
   | null
   | { reply: string; on?: 'auth' | 'mail' | 'rcpt' | 'data'; count?: number }
-  | { kind: 'drop' | 'slow'; ms?: number; count?: number };
+  | { kind: 'drop' | 'slow'; ms?: number; count?: number }
+  /** Exchange Online's Send As check: a MAIL FROM other than the signed-in mailbox gets SEND_AS_REPLY. */
+  | { kind: 'send_as'; count?: undefined };
+
+/** What Exchange Online answers when the signed-in mailbox may not send as the MAIL FROM address. */
+export const SEND_AS_REPLY = '550 5.7.60 SMTP; Client does not have permissions to send as this sender';
 
 export interface AuthAttempt {
   method: string;
@@ -112,7 +117,7 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
   // connection was cut, or null to go on normally.
   async function applyFault(step: Step, session: SMTPServerSession): Promise<SmtpError | 'dropped' | null> {
     const f = fault;
-    if (!f) return null;
+    if (!f || ('kind' in f && f.kind === 'send_as')) return null;
     if ('reply' in f) {
       if (step !== (f.on ?? 'auth')) return null;
       takeCount();
@@ -124,7 +129,7 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
       sockets.get(session.remotePort)?.destroy();
       return 'dropped';
     }
-    await new Promise((r) => setTimeout(r, f.ms ?? 1000));
+    await new Promise((r) => setTimeout(r, 'ms' in f ? (f.ms ?? 1000) : 1000));
     return null;
   }
 
@@ -203,7 +208,12 @@ export async function startSmtpLab(opts: SmtpLabOptions = {}): Promise<SmtpLab> 
         else cb(null, r);
       }, (err: unknown) => cb(smtpError(454, `4.7.0 Lab error: ${err instanceof Error ? err.message : String(err)}`)));
     },
-    onMailFrom(_address, session, cb) {
+    onMailFrom(address, session, cb) {
+      const user = String(session.user ?? '');
+      if (fault && 'kind' in fault && fault.kind === 'send_as' && user && address.address.toLowerCase() !== user.toLowerCase()) {
+        const { code, text } = parseReply(SEND_AS_REPLY);
+        return cb(smtpError(code, text));
+      }
       step('mail', session, cb);
     },
     onRcptTo(_address, session, cb) {

@@ -22,6 +22,8 @@ export interface ScenarioSetup {
   pop?: boolean;
   /** the scenario needs the device's firmware bridge (skipped on a device without one) */
   bridge?: boolean;
+  /** google: the app is in "Testing" at the provider (refresh tokens end 7 days after the sign-in) */
+  googleTesting?: boolean;
 }
 
 export interface Step {
@@ -73,6 +75,14 @@ export interface OutboxView {
 }
 
 const PURPOSE_TITLE: Record<PanelPurpose, string> = { smtp: 'SMTP page', pop: 'E-mail Status page' };
+const DAY_MS = 24 * 60 * 60_000;
+
+export interface HomeNotice {
+  /** The "Needs attention" section of the home page, as text ('' when there is none). */
+  text: string;
+  /** The menu items that carry a badge. */
+  badges: string[];
+}
 
 export class ScenarioContext {
   readonly transcript: string[] = [];
@@ -81,6 +91,7 @@ export class ScenarioContext {
   cloud!: Cloud;
   printers: PrinterHandle[] = [];
   #bridge = false;
+  #clockOffsetMs = 0;
 
   constructor(readonly scenario: Scenario, readonly live?: (line: string) => void) {}
 
@@ -212,6 +223,56 @@ export class ScenarioContext {
     return { ...status, label, pageText: textOf(page.html) };
   }
 
+  /**
+   * Simulated time: the cloud's clock and every device's run `days` further ahead. Each device is
+   * restarted to take up its new clock (as if switched off meanwhile); its data and ports stay.
+   */
+  async advanceClock(days: number): Promise<void> {
+    this.#clockOffsetMs += days * DAY_MS;
+    this.cloud.auth.setClockOffset(this.#clockOffsetMs);
+    for (const p of this.printers) {
+      const old = p.device;
+      await old.stop();
+      p.device = await startSimDevice({
+        dataDir: old.dataDir, adminPassword: old.adminPassword, port: old.port, httpsPort: old.httpsPort, cloud: this.cloud,
+        env: { MFP_LAB_CLOCK_OFFSET_MS: String(this.#clockOffsetMs) },
+      });
+      p.panel = await p.device.panel();
+    }
+    this.note('sim', `${days} days pass (simulated clock, cloud and device${this.printers.length > 1 ? 's' : ''}); the device restarts with its clock ${Math.round(this.#clockOffsetMs / DAY_MS)} days ahead`);
+  }
+
+  /** The home page's "Needs attention" notice and the menu's badges. */
+  async homeNotice(n = 1, quiet = false): Promise<HomeNotice> {
+    const html = (await this.printer(n).panel.get('/')).html;
+    const section = /<section class="notice"[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
+    const nav = /<nav class="menu"[\s\S]*?<\/nav>/.exec(html)?.[0] ?? '';
+    const badges = [...nav.matchAll(/<a href="[^"]+"[^>]*>([^<]+) <span class="badge">/g)].map((m) => textOf(m[1]!));
+    const text = textOf(section);
+    if (!quiet) {
+      this.note('panel', `${this.prefix(n)}Device Status › ${text || 'no notice'}`);
+      if (badges.length) this.note('panel', `${this.prefix(n)}Menu: a badge on ${badges.join(', ')}`);
+    }
+    return { text, badges };
+  }
+
+  /**
+   * The admin is told: the page reads Invalid with the provider's reason and what to do, the home
+   * page has the notice with the remedy and the link, and the page's menu item a badge.
+   */
+  async expectInvalidAndTold(purpose: PanelPurpose, reason: RegExp | string, remedy: RegExp | string = /obtain it again/, n = 1): Promise<void> {
+    const shown = await this.panelShows(purpose, n);
+    const page = purpose === 'smtp' ? 'SMTP' : 'E-mail Status';
+    this.expectEqual(shown.label, 'Invalid', `${PURPOSE_TITLE[purpose]} token`);
+    this.expectMatch(shown.reason, reason, `${PURPOSE_TITLE[purpose]}: the reason`);
+    this.expectMatch(shown.remedy, remedy, `${PURPOSE_TITLE[purpose]}: what to do`);
+    const notice = await this.homeNotice(n);
+    this.expectMatch(notice.text, `The ${page} token is Invalid`, 'the home page says so');
+    this.expectMatch(notice.text, remedy, 'with the remedy');
+    this.expectMatch(notice.text, `Open the ${page} page`, 'and the page to fix it');
+    this.expect(notice.badges.includes(page), `the ${page} menu item carries a badge`);
+  }
+
   /** The Outgoing mail section of the home page (Device Status). */
   async outbox(n = 1, quiet = false): Promise<OutboxView> {
     const html = (await this.printer(n).panel.get('/')).html;
@@ -291,6 +352,7 @@ export async function runScenario(scenario: Scenario, options: { live?: (line: s
       pop: setup.pop ?? false,
       ...(setup.accessTokenTtl !== undefined ? { accessTokenTtl: setup.accessTokenTtl } : {}),
       ...(setup.deviceCodeTtl !== undefined ? { deviceCodeTtl: setup.deviceCodeTtl } : {}),
+      ...(setup.googleTesting ? { googleTesting: true } : {}),
     };
     const t0 = Date.now();
     ctx.cloud = await startCloud(cloudOptions);

@@ -14,6 +14,14 @@ import { popFaults } from './catalog/pop-faults.js';
 import { alertEvents } from './catalog/alert-events.js';
 import { microsoft365 } from './catalog/microsoft-365.js';
 import { smtpTransient } from './catalog/smtp-transient.js';
+import { smtp5739Causes } from './catalog/smtp-5-7-139-causes.js';
+import { wrongSender } from './catalog/wrong-sender.js';
+import { imapCheck } from './catalog/imap-check.js';
+import { idle90Days } from './catalog/idle-90-days.js';
+import { googleTestingExpiry } from './catalog/google-testing-expiry.js';
+import { conditionalAccess } from './catalog/conditional-access.js';
+import { clockSkew } from './catalog/clock-skew.js';
+import { caeChallenge } from './catalog/cae-challenge.js';
 
 export const SCENARIOS: Scenario[] = [
   firstSetup,
@@ -30,6 +38,14 @@ export const SCENARIOS: Scenario[] = [
   alertEvents,
   microsoft365,
   smtpTransient,
+  smtp5739Causes,
+  wrongSender,
+  imapCheck,
+  idle90Days,
+  googleTestingExpiry,
+  conditionalAccess,
+  clockSkew,
+  caeChallenge,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

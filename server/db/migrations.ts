@@ -169,4 +169,40 @@ export const migrations: readonly string[] = [
   DROP TABLE outbox_attachments;
   ALTER TABLE outbox_attachments_v2 RENAME TO outbox_attachments;
   `,
+  `
+  -- Token care (issue 11): obtained_at is renewed with every access token, so the grant's own start
+  -- (the sign-in), its last renewal and how many there were are kept apart, with the end of the refresh
+  -- token when the provider says it (refresh_token_expires_in). Notifications sent, once per cause.
+  ALTER TABLE credentials ADD COLUMN grant_at INTEGER;
+  ALTER TABLE credentials ADD COLUMN renewed_at INTEGER;
+  ALTER TABLE credentials ADD COLUMN renewals INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE credentials ADD COLUMN refresh_expires_at INTEGER;
+  UPDATE credentials SET grant_at = obtained_at;
+  CREATE TABLE token_notifications (
+    cause TEXT PRIMARY KEY,          -- what was told, e.g. "invalid:<provider id>:<account>:<grant_at>"
+    sent_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  `
+  -- Facts about the device's own storage (one row per fact): the device key's check value (tells at
+  -- start whether device.key is the one the sealed secrets were sealed with), a recovery notice.
+  CREATE TABLE device_state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  -- Secrets sealed under a device key this device no longer has (device.key lost or replaced): kept,
+  -- not deleted, so restoring the old key file can still open them; the live columns no longer hold them.
+  CREATE TABLE retired_secrets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,            -- provider | settings | credential
+    ref TEXT NOT NULL,               -- provider id, settings page, or "<provider id>/<account>"
+    field TEXT NOT NULL,             -- client_secret, a settings field name, access_token ...
+    label TEXT NOT NULL,             -- what the admin knows it by (provider name, account)
+    sealed TEXT NOT NULL,
+    key_check TEXT,                  -- the check value of the key it was sealed with, when known
+    retired_at INTEGER NOT NULL
+  );
+  `,
 ];

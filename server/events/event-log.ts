@@ -1,6 +1,6 @@
 import type { Db } from '../db/database.js';
 
-export const EVENT_KINDS = ['requested', 'obtained', 'refreshed', 'denied', 'expired', 'failed', 'invalidated', 'deleted', 'unreachable', 'resumed'] as const;
+export const EVENT_KINDS = ['requested', 'obtained', 'refreshed', 'denied', 'expired', 'failed', 'invalidated', 'deleted', 'unreachable', 'resumed', 'challenged'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export interface LoggedEvent {
@@ -17,10 +17,14 @@ export class EventLog {
   /** Old entries are dropped so a printer's storage does not fill up. */
   static readonly KEEP = 1000;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The device's clock (the simulator moves it). */
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   record(kind: EventKind, providerName: string | null, account: string | null, detail?: string): void {
-    this.db.prepare('INSERT INTO events (at, kind, provider_name, account, detail) VALUES (?, ?, ?, ?, ?)').run(Date.now(), kind, providerName, account, detail ?? null);
+    this.db.prepare('INSERT INTO events (at, kind, provider_name, account, detail) VALUES (?, ?, ?, ?, ?)').run(this.clock(), kind, providerName, account, detail ?? null);
     this.db.prepare('DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?').run(EventLog.KEEP);
   }
 

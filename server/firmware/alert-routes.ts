@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { translateErrors } from '../settings/form.js';
 import { fieldViews } from '../web/form-view.js';
-import { flash, renderPage, t } from '../web/render.js';
+import { flash, renderPage } from '../web/render.js';
 import { ALERT_PAGE_PATH, alertForm, validateAlertForm } from './alerts.js';
 
 const CONTEXT = { choices: {}, secretsSet: new Set<string>() };
@@ -15,7 +15,8 @@ export const alertRoutes: FastifyPluginAsync = async (fastify) => {
   const { services } = fastify;
 
   function show(request: FastifyRequest, reply: FastifyReply, values: Record<string, unknown>, errors: Record<string, string>, status = 200) {
-    const fields = fieldViews(alertForm, values, errors, CONTEXT);
+    const { t } = request.locale;
+    const fields = fieldViews(alertForm, values, errors, CONTEXT, t);
     const at = fields.findIndex((field) => field.name === 'recipients');
     return renderPage(request, reply, 'email-alert', {
       title: t(alertForm.title),
@@ -37,7 +38,7 @@ export const alertRoutes: FastifyPluginAsync = async (fastify) => {
   fastify.post<{ Body: Record<string, string | undefined> }>(ALERT_PAGE_PATH, async (request, reply) => {
     const body = request.body ?? {};
     const result = validateAlertForm(body);
-    if (Object.keys(result.errors).length) return show(request, reply, body, translateErrors(result.errors, t), 400);
+    if (Object.keys(result.errors).length) return show(request, reply, body, translateErrors(result.errors, request.locale.t), 400);
     services.settings.save(alertForm, result.values, {});
     flash(request, 'ok', 'common.saved');
     return reply.redirect(ALERT_PAGE_PATH);

@@ -2,12 +2,10 @@
  * E-mail Alert (System Control › E-mail Alert/Status › E-mail Alert): the page's form spec, the extra
  * check of its recipient list, and the alert mail a device status event turns into.
  */
-import { translator } from '../i18n/index.js';
+import type { Locale, Translate } from '../i18n/index.js';
 import { validateForm, type FormContext, type FormSpec, type ValidationResult } from '../settings/form.js';
 import type { SettingsRepository } from '../settings/settings-repository.js';
 import type { DeviceCondition, DeviceEventKind } from './device-status.js';
-
-const t = translator('en');
 
 export const ALERT_PAGE_PATH = '/settings/system/email-alert';
 export const MAX_ALERT_RECIPIENTS = 5;
@@ -81,15 +79,16 @@ export function shortModel(modelName: string): string {
   return modelName.replace(/\s*\([^)]*\)\s*$/, '').trim() || modelName;
 }
 
-export function conditionText(kind: DeviceEventKind): string {
+export function conditionText(kind: DeviceEventKind, t: Translate): string {
   return t(`deviceStatus.kind.${kind}`);
 }
 
 /** The alert mail for a condition: "[MFP-C131] Toner low" and a short body. */
-export function alertMail(modelName: string, kind: DeviceCondition, detail: string | null, at: number): { subject: string; text: string } {
+export function alertMail(modelName: string, kind: DeviceCondition, detail: string | null, at: number, locale: Locale): { subject: string; text: string } {
+  const { t } = locale;
   const model = shortModel(modelName);
-  const condition = conditionText(kind);
-  const time = `${new Date(at).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+  const condition = conditionText(kind, t);
+  const time = locale.dateTime(at);
   return {
     subject: t('firmware.alert.subject', { model, condition }),
     text: [t('firmware.alert.body', { model, condition, time }), detail ? t('firmware.alert.detail', { detail }) : null].filter(Boolean).join('\n'),

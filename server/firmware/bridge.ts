@@ -8,7 +8,8 @@
  *   POST /events         {kind, detail?}                                → 202 {eventId, alertJobId}
  *   GET  /status                                                        → 200 {model, events, outbox, tokens, pop}
  *   POST /pop/check                                                     → 200 {ok, fetched, problem}
- *   errors: {error, message} with 400 / 404 / 413 / 500 / 503
+ *   errors: {error, message} with 400 / 404 / 408 / 413 / 500 / 503; a request whose body was not read
+ *   to its end (too large, stalled) is answered and its connection closed
  *
  * Everything mails through the MailSender (outbox, batching, holds). Requests are logged at debug
  * without bodies: PDFs and addresses stay out of the log. A 20 MB scan arrives as ~27 MB of JSON:
@@ -20,7 +21,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { hasMessage, translator, type MessageKey, type Params } from '../i18n/index.js';
+import { hasMessage, localeFor, translator, type MessageKey, type Params } from '../i18n/index.js';
+import { deviceLanguage } from '../settings/device-preferences.js';
 import type { AttachmentWriter } from '../mail/attachment-files.js';
 import { MailJobError } from '../mail/sender.js';
 import { MAIL_PURPOSES, smtpForm, type MailPurpose } from '../settings/pages.js';
@@ -29,6 +31,7 @@ import type { TokenState } from '../oauth/token-state.js';
 import { alertMail, alertSettings, shortModel } from './alerts.js';
 import { DeviceStatus, isDeviceEventKind, type DeviceEvent } from './device-status.js';
 
+// The bridge's answers and log lines are for the firmware and QA: English. Mail the device writes speaks its default language.
 const t = translator('en');
 
 /** The largest PDF a scan may carry (decoded). */
@@ -64,8 +67,8 @@ export interface FirmwareBridge {
   close(): Promise<void>;
 }
 
-export type BridgeErrorCode = 'bad_request' | 'not_found' | 'too_large' | 'unavailable' | 'internal';
-const STATUS_OF: Record<BridgeErrorCode, number> = { bad_request: 400, not_found: 404, too_large: 413, unavailable: 503, internal: 500 };
+export type BridgeErrorCode = 'bad_request' | 'not_found' | 'timeout' | 'too_large' | 'unavailable' | 'internal';
+const STATUS_OF: Record<BridgeErrorCode, number> = { bad_request: 400, not_found: 404, timeout: 408, too_large: 413, unavailable: 503, internal: 500 };
 
 export class BridgeError extends Error {
   constructor(
@@ -147,59 +150,82 @@ async function listenOnSocket(server: http.Server, socketPath: string): Promise<
 
 // ---- request bodies --------------------------------------------------------------------------------
 
-/** A refused body up to this size is read and discarded, so the client gets its 413 rather than a broken pipe. */
-const DRAIN_LIMIT = 64 * 1024 * 1024;
+/**
+ * A body that stops arriving for this long is given up (408, connection closed): one stalled upload
+ * must not hold the scan queue (scans are taken one at a time) for the server's 120 s request timeout.
+ */
+export const BODY_IDLE_MS = 5_000;
 
 interface BodySink<T> {
-  /** May throw a BridgeError: the rest of the body is then discarded and the error answered. */
+  /** May throw a BridgeError: the request is then answered with it and its connection closed. */
   write(chunk: Buffer): void;
   /** Back-pressure: a promise while the sink is behind (reading pauses until it settles). */
   ready?(): Promise<void> | undefined;
   end(): T;
 }
 
-/** Feeds a request body to a sink as it arrives; over `limit` (declared or actual) → 413. */
+/**
+ * Feeds a request body to a sink as it arrives. Over `limit` (declared or actual) → 413, a silence
+ * of BODY_IDLE_MS → 408, a sink's error → that error: at once, leaving the rest of the body unread
+ * (the caller answers and closes the connection rather than reading on).
+ */
 function consume<T>(request: http.IncomingMessage, limit: number, sink: BodySink<T>): Promise<T> {
   return new Promise((resolve, reject) => {
-    const declared = request.headers['content-length'] === undefined ? NaN : Number(request.headers['content-length']);
-    let error: unknown;
-    if (declared > limit) {
-      error = fail('too_large', 'firmware.error.tooLarge');
-      // Too large even to discard: answer now and drop the connection.
-      if (declared > DRAIN_LIMIT) return reject(error);
-    }
+    let settled = false;
+    let idle: NodeJS.Timeout | undefined;
+    const settle = (err: unknown, value?: T) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      request.off('data', onData);
+      if (err === undefined) return resolve(value as T);
+      request.pause();
+      reject(err);
+    };
+    const waitForMore = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => settle(fail('timeout', 'firmware.error.stalled', { seconds: BODY_IDLE_MS / 1000 })), BODY_IDLE_MS);
+    };
     let length = 0;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       length += chunk.length;
-      if (error !== undefined) {
-        if (length > DRAIN_LIMIT) request.destroy();
-        return;
-      }
-      if (length > limit) error = fail('too_large', 'firmware.error.tooLarge');
-      else {
-        try {
-          sink.write(chunk);
-          const behind = sink.ready?.();
-          if (behind) {
-            request.pause();
-            void behind.then(() => request.resume());
-          }
-        } catch (err) {
-          error = err;
-        }
-      }
-    });
-    request.once('end', () => {
-      if (error !== undefined) return reject(error);
+      if (length > limit) return settle(fail('too_large', 'firmware.error.tooLarge'));
       try {
-        resolve(sink.end());
+        sink.write(chunk);
+        const behind = sink.ready?.();
+        if (behind) {
+          // The device's own disk is behind: that is not the client's silence.
+          clearTimeout(idle);
+          request.pause();
+          behind.then(() => {
+            if (settled) return;
+            request.resume();
+            waitForMore();
+          }, (err: unknown) => settle(err));
+          return;
+        }
       } catch (err) {
-        reject(err);
+        return settle(err);
       }
+      waitForMore();
+    };
+    const declared = request.headers['content-length'] === undefined ? NaN : Number(request.headers['content-length']);
+    if (declared > limit) return settle(fail('too_large', 'firmware.error.tooLarge'));
+    request.on('data', onData);
+    request.once('end', () => {
+      if (settled) return;
+      let value: T;
+      try {
+        value = sink.end();
+      } catch (err) {
+        return settle(err);
+      }
+      settle(undefined, value);
     });
     request.once('close', () => {
-      if (!request.readableEnded) reject(error ?? fail('bad_request', 'firmware.error.badLength'));
+      if (!request.readableEnded) settle(fail('bad_request', 'firmware.error.badLength'));
     });
+    waitForMore();
   });
 }
 
@@ -426,6 +452,25 @@ export class ScanBodyDecoder<P = Buffer> implements BodySink<{ fields: Record<st
   }
 }
 
+/** How long a connection stays after the answer to a request whose body was left unread. */
+const LINGER_MS = 1_000;
+
+/**
+ * A body left unread (too large, stalled, refused early) is not read on: the answer says
+ * "Connection: close" and the connection is closed. Not at once, though: Node would close it as soon
+ * as the answer is out, and a client still sending would get EPIPE before it read the answer. So our
+ * side is shut, nothing more is read, and the socket is closed a moment later.
+ */
+function closeAfterAnswer(request: http.IncomingMessage, response: http.ServerResponse): void {
+  response.shouldKeepAlive = false;
+  response.once('finish', () => {
+    const socket = request.socket;
+    // Node's socket.destroySoon() (called for "Connection: close") destroys on the socket's 'finish'.
+    socket.removeListener('finish', socket.destroy);
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  });
+}
+
 // ---- the bridge --------------------------------------------------------------------------------------
 
 // eslint-disable-next-line no-control-regex
@@ -493,9 +538,10 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
           throw fail('bad_request', 'firmware.error.pages');
         }
         const model = shortModel(services.config.modelName);
-        const subject = optionalText(fields.subject, MAX_SUBJECT, 'firmware.error.subject') ?? t('firmware.scan.subject', { model });
+        const mailT = localeFor(deviceLanguage(services.settings)).t;
+        const subject = optionalText(fields.subject, MAX_SUBJECT, 'firmware.error.subject') ?? mailT('firmware.scan.subject', { model });
         const fileName = (optionalText(fields.fileName, MAX_FILE_NAME, 'firmware.error.fileName') ?? 'scan.pdf').replace(/[/\\]/g, '_');
-        const text = typeof pages === 'number' ? t('firmware.scan.body', { model, pages }) : t('firmware.scan.bodyNoPages', { model });
+        const text = typeof pages === 'number' ? mailT('firmware.scan.body', { model, pages }) : mailT('firmware.scan.bodyNoPages', { model });
         // Durable (flushed, fsynced, renamed into place) before the job that names it is queued.
         const file = await pdf.finish();
         let id: number;
@@ -530,7 +576,7 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
       const alert = alertSettings(services.settings);
       if (alert.enabled && alert.recipients.length && alert.events.includes(kind)) {
         try {
-          alertJobId = services.sender.enqueue({ kind: 'alert', to: alert.recipients, ...alertMail(services.config.modelName, kind, detail, at) }).id;
+          alertJobId = services.sender.enqueue({ kind: 'alert', to: alert.recipients, ...alertMail(services.config.modelName, kind, detail, at, localeFor(deviceLanguage(services.settings))) }).id;
           deviceStatus.setAlertJob(eventId, alertJobId);
           track(alertJobId);
         } catch (err) {
@@ -593,6 +639,12 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
     response.end(json);
   }
 
+  /** A full or lost storage is the firmware's 503 (try again later), not an internal error. */
+  function storageError(err: unknown): BridgeError | undefined {
+    const problem = services.storage.problemOf(err);
+    return problem ? fail('unavailable', problem === 'full' ? 'firmware.error.storageFull' : 'firmware.error.storageGone') : undefined;
+  }
+
   const inFlight = new Set<Promise<void>>();
   const server = http.createServer((request, response) => {
     const started = performance.now();
@@ -603,16 +655,17 @@ export async function startFirmwareBridge(options: FirmwareBridgeOptions): Promi
         if (closing) throw fail('unavailable', 'firmware.error.closing');
         const route = routes[`${request.method} ${path}`];
         if (!route) throw fail('not_found', 'firmware.error.notFound');
+        // Every POST writes: refused (503, the firmware keeps the job) when the storage cannot keep it.
+        if (request.method === 'POST') services.storage.assertWritable();
         const [status, body] = await route(request);
         code = status;
         send(response, status, body);
       } catch (err) {
-        const known = err instanceof BridgeError ? err : undefined;
+        const known = err instanceof BridgeError ? err : storageError(err);
         code = known ? STATUS_OF[known.code] : 500;
         if (!known) log.error({ err, firmware: path }, 'firmware request failed');
+        if (!request.readableEnded) closeAfterAnswer(request, response);
         send(response, code, { error: known?.code ?? 'internal', message: known?.message ?? t('firmware.error.internal') });
-        // A body left unread (too large, refused early) is discarded, not buffered.
-        if (!request.readableEnded) request.resume();
       } finally {
         log.debug({ firmware: { method: request.method, path, status: code, ms: Math.round(performance.now() - started) } }, 'firmware request');
       }

@@ -1,3 +1,4 @@
+import type { Locale } from '../i18n/index.js';
 import type { Services } from '../services.js';
 import { conditionText } from './alerts.js';
 import { DeviceStatus } from './device-status.js';
@@ -7,13 +8,11 @@ export interface DeviceStatusView {
   conditions: { kind: string; label: string; detail: string | null; since: string }[];
 }
 
-const time = (ms: number) => `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-
 /** The home page's Device status: "Ready", or each active condition with its time. */
-export function deviceStatusView(services: Services): DeviceStatusView {
+export function deviceStatusView(services: Services, locale: Locale): DeviceStatusView {
   const active = new DeviceStatus(services.db).active();
   return {
     ready: active.length === 0,
-    conditions: active.map((event) => ({ kind: event.kind, label: conditionText(event.kind), detail: event.detail, since: time(event.at) })),
+    conditions: active.map((event) => ({ kind: event.kind, label: conditionText(event.kind, locale.t), detail: event.detail, since: locale.dateTime(event.at) })),
   };
 }

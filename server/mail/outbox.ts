@@ -205,11 +205,13 @@ export class Outbox {
 
   /**
    * At start: attachments still in SQLite (queued before the upgrade) move to files, and files no
-   * row names (a crash between writing a file and queuing or deleting its job) are removed.
+   * row names (a crash between writing a file and queuing or deleting its job) are removed, unless
+   * `sweep` is false: a database found damaged names none of them, and they are what is left.
    */
-  recover(): { moved: number; swept: number } {
+  recover(options: { sweep?: boolean } = {}): { moved: number; swept: number } {
     const inline = this.db.prepare('SELECT job_id, idx, filename, content_type, file, size FROM outbox_attachments WHERE file IS NULL').all() as AttachmentRow[];
     for (const row of inline) this.#moveToFile(row);
+    if (options.sweep === false) return { moved: inline.length, swept: 0 };
     const referenced = new Set((this.db.prepare('SELECT file FROM outbox_attachments WHERE file IS NOT NULL').pluck().all() as string[]));
     return { moved: inline.length, swept: this.files.sweep(referenced) };
   }

@@ -1,7 +1,8 @@
 /**
- * The POP status checker (E-mail Status page): every Check Interval it signs in to the POP3 server the
- * page names, lists the mailbox with UIDL and fetches only the messages it has not fetched before,
- * recording them in the e-mail print inbox. It never deletes mail on the server.
+ * The mailbox checker (E-mail Status page): every Check Interval it signs in to the POP3 or IMAP server
+ * the page names and fetches only the messages it has not fetched before (POP: by UIDL; IMAP: UIDs
+ * above the last one, while UIDVALIDITY stays), recording them in the e-mail print inbox. It never
+ * deletes mail on the server. The two protocols are two clients behind one interface (mailbox-client.ts).
  *
  * With OAuth 2.0 it asks the token store for an access token (never the provider itself). A token the
  * server refuses gets one forced refresh and one more try; refused again, it is reported to the token
@@ -16,10 +17,12 @@ import { popForm } from '../settings/pages.js';
 import type { SettingsRepository } from '../settings/settings-repository.js';
 import { diagnose, problem, PopTokenRejectedError, type PopProblem } from './pop-diagnosis.js';
 import { mailboxKey, PopInbox, type InboxEntry } from './pop-inbox.js';
-import { connectPop3, Pop3Error, type Pop3Security, type Pop3Session, type TranscriptLine } from './pop3-client.js';
+import { Pop3Error, type Pop3Security, type TranscriptLine } from './pop3-client.js';
+import type { MailboxClient, MailboxCredential, MailboxSession, MailboxStepName, MailboxStepStatus, MailProtocol } from './mailbox-client.js';
+import { pop3Mailbox } from './pop3-mailbox.js';
 
-export type PopStepName = 'connect' | 'tls' | 'greeting' | 'capa' | 'auth' | 'fetch';
-export type PopStepStatus = 'ok' | 'failed' | 'not_used' | 'not_reached';
+export type PopStepName = MailboxStepName;
+export type PopStepStatus = MailboxStepStatus;
 
 export interface PopStep {
   step: PopStepName;
@@ -36,6 +39,8 @@ export interface PopCheckOutcome {
   durationMs: number;
   ok: boolean;
   server: string | null;
+  /** Absent in outcomes saved before IMAP existed: those were POP3. */
+  protocol?: MailProtocol;
   security: Pop3Security | null;
   authMethod: 'plain' | 'oauth2' | null;
   mailbox: string | null;
@@ -51,7 +56,7 @@ export interface PopCheckOutcome {
   tokenRenewed: boolean;
   problem: PopProblem | null;
   steps: PopStep[];
-  /** The POP3 dialogue, credentials masked, message bodies summarized. */
+  /** The POP3 or IMAP dialogue, credentials masked, message bodies summarized. */
   transcript: TranscriptLine[];
 }
 
@@ -80,8 +85,11 @@ export interface PopCheckerOptions {
 type PopAuth = { method: 'plain'; user: string } | { method: 'oauth2'; user: string; key: TokenKey };
 
 interface PopConfig {
+  protocol: MailProtocol;
   host: string;
   port: number;
+  /** IMAP: the folder checked. */
+  folder: string;
   security: Pop3Security;
   intervalMinutes: number;
   auth: PopAuth;
@@ -92,7 +100,7 @@ interface PopConfig {
 class Recorder {
   readonly #lines: TranscriptLine[] = [];
   readonly #secrets: string[] = [];
-  #session: Pop3Session | null = null;
+  #session: { readonly transcript: readonly TranscriptLine[] } | null = null;
   #consumed = 0;
 
   secret(value: string): void {
@@ -104,7 +112,7 @@ class Recorder {
     this.#lines.push({ direction: 'info', text: this.mask(text) });
   }
 
-  attach(session: Pop3Session): void {
+  attach(session: { readonly transcript: readonly TranscriptLine[] }): void {
     this.#flush();
     this.#session = session;
     this.#consumed = 0;
@@ -149,7 +157,7 @@ export class PopChecker {
   #queue: Promise<unknown> = Promise.resolve();
   #busy = 0;
   /** Sessions open right now, closed at once on close(). */
-  readonly #live = new Set<Pop3Session>();
+  readonly #live = new Set<MailboxSession>();
   /** When the scheduler first saw POP configured, for a device that has never checked. */
   #configuredSince: number | null = null;
 
@@ -270,8 +278,10 @@ export class PopChecker {
     const { settings, accounts } = this.#o;
     if (!settings.isSaved(popForm)) return undefined;
     const values = settings.values(popForm);
+    const protocol: MailProtocol = values.protocol === 'imap' ? 'imap' : 'pop3';
     const host = String(values.server ?? '');
-    const port = Number(values.port);
+    const port = Number(protocol === 'imap' ? values.imapPort : values.port);
+    const folder = String(values.folder ?? '') || 'INBOX';
     const intervalMinutes = Number(values.checkInterval);
     const security = String(values.ssl) as Pop3Security;
     if (!host || !Number.isInteger(port) || !(intervalMinutes >= 1) || !['none', 'starttls', 'tls'].includes(security)) return undefined;
@@ -287,7 +297,9 @@ export class PopChecker {
       auth = { method: 'plain', user };
       if (withSecrets) password = settings.secret(popForm, 'password');
     }
-    return { host, port, security, intervalMinutes, auth, mailbox: mailboxKey(host, auth.user), password };
+    // The same server and user over IMAP is another record of what was fetched.
+    const mailbox = protocol === 'imap' ? `imap:${mailboxKey(host, auth.user)}` : mailboxKey(host, auth.user);
+    return { protocol, host, port, folder, security, intervalMinutes, auth, mailbox, password };
   }
 
   // ---- one run -----------------------------------------------------------------------------------
@@ -299,6 +311,7 @@ export class PopChecker {
     const outcome: PopCheckOutcome = {
       mode, trigger, startedAt, durationMs: 0, ok: false,
       server: config ? `${config.host}:${config.port}` : null,
+      ...(config ? { protocol: config.protocol } : {}),
       security: config?.security ?? null,
       authMethod: config?.auth.method ?? null,
       mailbox: config?.mailbox ?? null,
@@ -313,15 +326,16 @@ export class PopChecker {
     const steps = new Map<PopStepName, PopStep>();
     const step = (name: PopStepName, status: PopStepStatus, text?: string) => steps.set(name, { step: name, status, text: text === undefined ? undefined : rec.mask(text) });
     let stage: PopStepName = 'auth'; // the token is asked for before connecting
-    let session: Pop3Session | null = null;
+    let session: MailboxSession | null = null;
     try {
       if (config.password) rec.secret(config.password);
       const credential = await this.#credential(config, rec);
       stage = 'connect';
-      session = await this.#connect(config, rec, step);
-      stage = 'auth';
-      session = await this.#login(config, session, credential, rec, outcome);
-      step('auth', 'ok', config.auth.method === 'oauth2' ? `XOAUTH2 (${config.auth.user})` : `USER/PASS (${config.auth.user})`);
+      session = await this.#signIn(config, credential, rec, outcome, (name, status, text) => {
+        step(name, status, text);
+        if (name === 'capa') stage = 'auth';
+      });
+      step('auth', 'ok', config.auth.method === 'oauth2' ? `XOAUTH2 (${config.auth.user})` : `${config.protocol === 'imap' ? 'LOGIN' : 'USER/PASS'} (${config.auth.user})`);
       if (mode === 'check') {
         stage = 'fetch';
         await this.#fetch(config, session, rec, outcome);
@@ -378,91 +392,79 @@ export class PopChecker {
     return token;
   }
 
-  async #connect(config: PopConfig, rec: Recorder, step: (name: PopStepName, status: PopStepStatus, text?: string) => void): Promise<Pop3Session> {
+  /** The protocol's client; IMAP's (and imapflow) is loaded the first time a page asks for IMAP. */
+  async #client(protocol: MailProtocol): Promise<MailboxClient> {
+    return protocol === 'imap' ? (await import('./imap-client.js')).imapMailbox : pop3Mailbox;
+  }
+
+  /** Connects and signs in; the session is live (closed by close()) and recorded from its first line. */
+  async #open(config: PopConfig, credential: string, rec: Recorder, step: (name: PopStepName, status: PopStepStatus, text?: string) => void): Promise<MailboxSession> {
     this.#guard();
-    let session: Pop3Session;
+    const client = await this.#client(config.protocol);
+    const auth: MailboxCredential = config.auth.method === 'plain' ? { method: 'plain', user: config.auth.user, password: credential } : { method: 'oauth2', user: config.auth.user, accessToken: credential };
+    let opened: MailboxSession | null = null;
     try {
-      session = await connectPop3({
-        host: config.host,
-        port: config.port,
-        security: config.security,
-        timeoutMs: this.#timeoutMs,
-        ...(this.#o.tls ? { tls: this.#o.tls } : {}),
-      });
+      return await client.open(
+        { host: config.host, port: config.port, security: config.security, timeoutMs: this.#timeoutMs, folder: config.folder, ...(this.#o.tls ? { tls: this.#o.tls } : {}) },
+        auth,
+        step,
+        (session) => {
+          opened = session;
+          this.#live.add(session);
+          rec.attach(session);
+          if (this.#closed) session.close();
+        },
+      );
     } catch (err) {
       // The client's transcript of a failed connection is gone with it: say what was tried.
-      rec.info(`connecting to ${config.host}:${config.port} (${config.security})`);
+      if (!opened) rec.info(`connecting to ${config.host}:${config.port} (${config.security})`);
+      else this.#drop(opened);
+      if (this.#closed) throw new CheckerClosedError();
       throw err;
     }
-    this.#live.add(session);
-    rec.attach(session);
-    if (this.#closed) {
-      this.#drop(session);
-      throw new CheckerClosedError();
-    }
-    step('connect', 'ok', `${config.host}:${config.port}`);
-    const tlsLine = session.transcript.find((l) => l.direction === 'info' && l.text.startsWith('TLS established'));
-    step('tls', config.security === 'none' ? 'not_used' : 'ok', tlsLine?.text);
-    step('greeting', 'ok', session.greeting);
-    try {
-      const caps = await this.#guarded(session, () => session.capabilities());
-      step('capa', 'ok', caps.length ? caps.join(', ') : '(none)');
-    } catch (err) {
-      step('capa', 'failed', err instanceof Error ? err.message : String(err));
-      throw err;
-    }
-    return session;
   }
 
   /** Signs in; with OAuth 2.0 a refused token is renewed once and tried on a new connection. */
-  async #login(config: PopConfig, session: Pop3Session, credential: string, rec: Recorder, outcome: PopCheckOutcome): Promise<Pop3Session> {
+  async #signIn(config: PopConfig, credential: string, rec: Recorder, outcome: PopCheckOutcome, step: (name: PopStepName, status: PopStepStatus, text?: string) => void): Promise<MailboxSession> {
     const auth = config.auth;
-    if (auth.method === 'plain') {
-      await this.#guarded(session, () => session.loginWithPassword(auth.user, credential));
-      return session;
-    }
+    if (auth.method === 'plain') return this.#open(config, credential, rec, step);
     try {
-      await this.#guarded(session, () => session.loginWithXoauth2(auth.user, credential));
-      return session;
+      return await this.#open(config, credential, rec, step);
     } catch (err) {
       if (!(err instanceof Pop3Error) || err.kind !== 'auth') throw err;
-      this.#drop(session);
       rec.info('the server refused the token: renewing it once and trying again');
     }
     outcome.tokenRenewed = true;
     const fresh = await this.#o.tokens.getAccessToken(auth.key, { forceRefresh: true });
     rec.secret(fresh);
-    const again = await this.#connect(config, rec, () => {});
     try {
-      await this.#guarded(again, () => again.loginWithXoauth2(auth.user, fresh));
-      return again;
+      return await this.#open(config, fresh, rec, () => {});
     } catch (err) {
-      this.#drop(again);
       if (!(err instanceof Pop3Error) || err.kind !== 'auth') throw err;
       const response = rec.mask(err.response ?? err.message);
-      this.#o.tokens.reportRejected(auth.key, { code: 'pop_auth', detail: response });
-      throw new PopTokenRejectedError(response);
+      const code = config.protocol === 'imap' ? 'imap_auth' : 'pop_auth';
+      this.#o.tokens.reportRejected(auth.key, { code, detail: response });
+      throw new PopTokenRejectedError(response, code);
     }
   }
 
-  async #fetch(config: PopConfig, session: Pop3Session, rec: Recorder, outcome: PopCheckOutcome): Promise<void> {
-    const onServer = await this.#guarded(session, () => session.uidl());
-    outcome.onServer = onServer.size;
-    const { fresh, forgotten } = this.inbox.reconcile(config.mailbox, onServer);
-    outcome.forgotten = forgotten;
-    const now = fresh.slice(0, this.#maxPerCheck);
-    outcome.remaining = fresh.length - now.length;
-    rec.info(`${onServer.size} messages on the server, ${fresh.length} new${forgotten ? `, ${forgotten} no longer there` : ''}`);
-    for (const { uid, number } of now) {
-      const raw = await this.#guarded(session, () => session.retrieve(number));
-      this.inbox.record(config.mailbox, uid, raw);
+  async #fetch(config: PopConfig, session: MailboxSession, rec: Recorder, outcome: PopCheckOutcome): Promise<void> {
+    const found = await this.#guarded(session, () => session.newMessages(this.inbox, config.mailbox));
+    outcome.onServer = found.onServer;
+    outcome.forgotten = found.forgotten;
+    const now = found.fresh.slice(0, this.#maxPerCheck);
+    outcome.remaining = found.fresh.length - now.length;
+    rec.info(`${found.onServer} messages on the server, ${found.fresh.length} new${found.forgotten ? `, ${found.forgotten} no longer there` : ''}`);
+    for (const ref of now) {
+      const raw = await this.#guarded(session, () => session.retrieve(ref));
+      this.inbox.record(found.mailbox, ref.uid, raw);
       outcome.fetched++;
     }
     if (outcome.remaining) rec.info(`${outcome.remaining} new messages left for the next check`);
   }
 
   /** QUIT ends the session politely; the mail is already recorded, so a failure here changes nothing. */
-  async #quit(session: Pop3Session, rec: Recorder): Promise<void> {
+  async #quit(session: MailboxSession, rec: Recorder): Promise<void> {
     try {
       await this.#guarded(session, () => session.quit());
     } catch (err) {
@@ -473,7 +475,7 @@ export class PopChecker {
   }
 
   /** Runs a session call; after close() it fails rather than going on. */
-  async #guarded<T>(session: Pop3Session, fn: () => Promise<T>): Promise<T> {
+  async #guarded<T>(session: MailboxSession, fn: () => Promise<T>): Promise<T> {
     this.#guard();
     try {
       return await fn();
@@ -486,7 +488,7 @@ export class PopChecker {
     if (this.#closed) throw new CheckerClosedError();
   }
 
-  #drop(session: Pop3Session): void {
+  #drop(session: MailboxSession): void {
     this.#live.delete(session);
     session.close();
   }

@@ -1,9 +1,10 @@
 /**
- * What went wrong in a POP check, as a stable code the pages turn into a sentence and a remedy
+ * What went wrong in a mailbox check (POP3 or IMAP), as a stable code the pages turn into a sentence and a remedy
  * (catalog keys `popCheck.problem.<code>` and `.remedy`; `pop_auth` is the token reason
  * `reason.pop_auth`). Also whether it is transient: the next scheduled check simply tries again.
  */
 import { TokenTemporarilyUnavailableError, TokenUnavailableError } from '../oauth/token-store.js';
+import { ImapFolderError } from './imap-client.js';
 import { Pop3Error } from './pop3-client.js';
 
 export const POP_PROBLEM_CODES = [
@@ -17,6 +18,8 @@ export const POP_PROBLEM_CODES = [
   'temporary', // -ERR [SYS/TEMP], [IN-USE], [LOGIN-DELAY]: the server could not check now
   'login', // USER/PASS refused
   'pop_auth', // the token was refused twice (after one forced refresh): the token is now Invalid
+  'imap_auth', // the same, by an IMAP server
+  'no_folder', // IMAP: the folder the page names cannot be opened
   'token_unavailable', // no usable token (Not obtained, Awaiting authorization, Invalid)
   'token_unreachable', // the token needed renewing and the provider could not be reached
   'not_configured',
@@ -33,10 +36,13 @@ export interface PopProblem {
 
 const TRANSIENT: ReadonlySet<PopProblemCode> = new Set(['network', 'timeout', 'temporary', 'token_unreachable']);
 
-/** The token was refused by the POP3 server after a forced refresh; the token store has been told. */
+/** The token was refused by the POP3 (or IMAP) server after a forced refresh; the token store has been told. */
 export class PopTokenRejectedError extends Error {
-  constructor(readonly response: string) {
-    super(`the POP3 server refused the renewed token: ${response}`);
+  constructor(
+    readonly response: string,
+    readonly code: 'pop_auth' | 'imap_auth' = 'pop_auth',
+  ) {
+    super(`the ${code === 'imap_auth' ? 'IMAP' : 'POP3'} server refused the renewed token: ${response}`);
   }
 }
 
@@ -46,7 +52,8 @@ export function problem(code: PopProblemCode, detail?: string): PopProblem {
 
 /** Maps an error of a check or a connection test to its problem. */
 export function diagnose(err: unknown, context: { authMethod: 'plain' | 'oauth2' }): PopProblem {
-  if (err instanceof PopTokenRejectedError) return problem('pop_auth', err.response);
+  if (err instanceof PopTokenRejectedError) return problem(err.code, err.response);
+  if (err instanceof ImapFolderError) return problem('no_folder', err.response ?? err.message);
   if (err instanceof TokenUnavailableError) {
     const { state, reason } = err.status;
     return problem('token_unavailable', reason ? `${state}: ${reason.code}` : state);
@@ -68,7 +75,7 @@ export function diagnose(err: unknown, context: { authMethod: 'plain' | 'oauth2'
         // reaching here means a USER/PASS refusal.
         return problem(context.authMethod === 'oauth2' ? 'pop_auth' : 'login', detail);
       case 'unsupported':
-        if (/STLS/.test(err.message)) return problem('no_stls', err.message);
+        if (/STLS|STARTTLS/.test(err.message)) return problem('no_stls', err.message);
         return problem(context.authMethod === 'oauth2' ? 'no_xoauth2' : 'protocol', detail);
       case 'protocol':
         if (/^UIDL failed/.test(err.message)) return problem('no_uidl', detail);

@@ -64,6 +64,21 @@ export class PopInbox {
     }).immediate();
   }
 
+  /**
+   * IMAP: what was fetched from a folder is remembered under `<folderKey>;UIDVALIDITY=<n>` (the
+   * RFC 5092 form); the highest UID there is the cursor. Only that row is kept, and the rows of a
+   * UIDVALIDITY the server no longer has are forgotten: the folder was renumbered.
+   */
+  imapCursor(folderKey: string, uidValidity: string): { mailbox: string; lastUid: number; forgotten: number } {
+    const mailbox = `${folderKey};UIDVALIDITY=${uidValidity}`;
+    return this.db.transaction(() => {
+      const lastUid = (this.db.prepare('SELECT MAX(CAST(uid AS INTEGER)) FROM pop_seen WHERE mailbox = ?').pluck().get(mailbox) as number | null) ?? 0;
+      this.db.prepare('DELETE FROM pop_seen WHERE mailbox = ? AND CAST(uid AS INTEGER) < ?').run(mailbox, lastUid);
+      const stale = this.db.prepare("DELETE FROM pop_seen WHERE substr(mailbox, 1, ?) = ? AND mailbox <> ?").run(folderKey.length + 13, `${folderKey};UIDVALIDITY=`, mailbox);
+      return { mailbox, lastUid, forgotten: stale.changes };
+    }).immediate();
+  }
+
   /** Records one fetched message and marks its UID seen, in one transaction. */
   record(mailbox: string, uid: string, raw: Buffer, receivedAt = Date.now()): void {
     const headers = parseHeaders(raw);

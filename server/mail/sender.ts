@@ -25,7 +25,7 @@ import type * as NodemailerModule from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type { Db } from '../db/database.js';
-import { translator } from '../i18n/index.js';
+import type { Locale, Translate } from '../i18n/index.js';
 import { TokenTemporarilyUnavailableError, TokenUnavailableError, type Logger, type TokenKey, type TokenStore } from '../oauth/token-store.js';
 import type { Reason } from '../oauth/token-state.js';
 import type { MailAccounts } from '../settings/mail-accounts.js';
@@ -38,7 +38,6 @@ import { cleanReply, diagnose, maskSecrets, type Diagnosis } from './smtp-diagno
 /** Seed 002: at most 50 recipients per message; more go out in batches on the same session. */
 export const MAX_RECIPIENTS_PER_MESSAGE = 50;
 
-const t = translator('en');
 
 export interface MailJobInput {
   kind?: Exclude<JobKind, 'test'>;
@@ -80,6 +79,13 @@ export interface MailSenderOptions {
   autoStart?: boolean;
   /** Where attachment files live (default: `outbox/` next to the database, i.e. `<data dir>/outbox`). */
   attachmentDir?: string;
+  /** Whether start() removes attachment files no job names (default true; false in recovery mode). */
+  sweepUnknownFiles?: boolean;
+  /**
+   * Whether the outbox can record a delivery now (false while the storage is full). Sending a mail
+   * whose 250 cannot be written would send it again at every retry: the worker waits instead.
+   */
+  canRecordDeliveries?: () => boolean;
 }
 
 export type RetryPolicy = Pick<MailSenderOptions, 'retryBaseMs' | 'retryMaxMs' | 'giveUpAfterMs' | 'holdPollMs'>;
@@ -148,10 +154,26 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Pool = Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
 
+/** How to reach an SMTP server as the settings describe one (the SMTP page; the notifications' fallback server). */
+export function smtpConnection(server: { host: string; port: number; ssl: SslMode; timeoutMs: number }): SMTPPool.Options {
+  return {
+    host: server.host,
+    port: server.port,
+    secure: server.ssl === 'tls',
+    requireTLS: server.ssl === 'starttls',
+    ignoreTLS: server.ssl === 'none',
+    tls: { servername: server.host, minVersion: 'TLSv1.2' },
+    connectionTimeout: server.timeoutMs,
+    greetingTimeout: server.timeoutMs,
+    socketTimeout: server.timeoutMs,
+    dnsTimeout: server.timeoutMs,
+  };
+}
+
 type Mailer = typeof NodemailerModule.default;
 let nodemailer: Mailer | undefined;
 /** nodemailer is loaded when the device first mails, not at boot: a printer that never mails does not pay for it. */
-async function loadNodemailer(): Promise<Mailer> {
+export async function loadNodemailer(): Promise<Mailer> {
   return (nodemailer ??= (await import('nodemailer')).default);
 }
 
@@ -184,6 +206,12 @@ export class MailSender {
   #snapshot: { at: number; config: SmtpConfig; blocked: Diagnosis | undefined } | null = null;
 
   #running: Promise<void> | null = null;
+  /** Worker runs that failed in a row (the database refused a write, a secret could not be read). */
+  #workerFailures = 0;
+  readonly #sweepUnknownFiles: boolean;
+  readonly #canRecordDeliveries: () => boolean;
+  /** The last run stopped because no delivery could be recorded: look again every holdPollMs. */
+  #waitingForStorage = false;
   #again = false;
   #kickScheduled = false;
   #timer: NodeJS.Timeout | null = null;
@@ -202,15 +230,22 @@ export class MailSender {
     this.#retryMaxMs = options.retryMaxMs ?? 15 * 60_000;
     this.#giveUpAfterMs = options.giveUpAfterMs ?? 3 * 24 * 60 * 60_000;
     this.#holdPollMs = options.holdPollMs ?? 2_000;
+    this.#sweepUnknownFiles = options.sweepUnknownFiles ?? true;
+    this.#canRecordDeliveries = options.canRecordDeliveries ?? (() => true);
     if (options.autoStart ?? true) this.start();
   }
 
   /** Starts draining the outbox; jobs queued before a restart are due at once. */
   start(): void {
-    const { moved, swept } = this.outbox.recover();
-    if (moved || swept) this.#log.info({ mail: 'outbox', moved, swept }, 'outbox attachment files recovered');
-    const due = this.outbox.makeAllDue();
-    if (due) this.#log.info({ mail: 'outbox', due }, 'queued mail from before the restart');
+    try {
+      const { moved, swept } = this.outbox.recover({ sweep: this.#sweepUnknownFiles });
+      if (moved || swept) this.#log.info({ mail: 'outbox', moved, swept }, 'outbox attachment files recovered');
+      const due = this.outbox.makeAllDue();
+      if (due) this.#log.info({ mail: 'outbox', due }, 'queued mail from before the restart');
+    } catch (err) {
+      // E.g. a full storage: the device starts all the same, and the jobs keep their own due times.
+      this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)) }, 'outbox recovery at start failed');
+    }
     this.#kick();
   }
 
@@ -288,8 +323,9 @@ export class MailSender {
 
   // ---- Send Test E-mail and Connection Test (SMTP page) ----------------------------------------
 
-  /** Sends one test mail now, through the same session and rules as queued jobs; not queued. */
-  async sendTest(to?: string): Promise<SendTestResult> {
+  /** Sends one test mail now, through the same session and rules as queued jobs; not queued. Written in the language of the admin who asked. */
+  async sendTest(to: string | undefined, locale: Locale): Promise<SendTestResult> {
+    const { t } = locale;
     const config = this.#readConfig();
     const recipient = (to ?? '').trim() || config.senderAddress;
     if (!config.configured) return { ok: false, to: recipient, diagnosis: { disposition: 'settings', code: 'smtp_not_configured' } };
@@ -304,7 +340,7 @@ export class MailSender {
           from: this.#from(config),
           to: recipient,
           subject: t('mail.test.subject'),
-          text: t('mail.test.body', { server: `${config.host}:${config.port}`, auth: this.#authLabel(config), time: new Date().toISOString() }),
+          text: t('mail.test.body', { server: `${config.host}:${config.port}`, auth: this.#authLabel(config, t), time: locale.dateTime(Date.now()) }),
         }),
       );
       return { ok: true, to: recipient, reply: cleanReply(info.response, this.#secrets(config)) };
@@ -321,7 +357,8 @@ export class MailSender {
    * Connects with the saved settings and signs in without sending anything: connect, TLS, EHLO,
    * AUTH, result, each with the server's replies; passwords and tokens are masked.
    */
-  async testConnection(): Promise<ConnectionTestResult> {
+  /** The transcript's own notes ("not used") are written in the language of the admin who asked. */
+  async testConnection(t: Translate): Promise<ConnectionTestResult> {
     const config = this.#readConfig();
     const server = `${config.host}:${config.port}`;
     if (!config.configured) {
@@ -347,7 +384,7 @@ export class MailSender {
       }
     }
     const diagnosis = blocked ?? (error === undefined ? undefined : diagnose(error, this.#secrets(config)));
-    return { ok: !diagnosis, server, steps: transcriptSteps(entries, config, error, blocked !== undefined, this.#secrets(config)), diagnosis };
+    return { ok: !diagnosis, server, steps: transcriptSteps(entries, config, error, blocked !== undefined, this.#secrets(config), t), diagnosis };
   }
 
   // ---- the worker ------------------------------------------------------------------------------
@@ -363,7 +400,15 @@ export class MailSender {
         return;
       }
       this.#running = this.#drain()
-        .catch((err: unknown) => this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)) }, 'outbox worker failed'))
+        .then(
+          () => {
+            this.#workerFailures = 0;
+          },
+          (err: unknown) => {
+            this.#workerFailures++;
+            this.#log.error({ err: cleanReply(err instanceof Error ? err.message : String(err)), failures: this.#workerFailures }, 'outbox worker failed');
+          },
+        )
         .finally(() => {
           this.#running = null;
           this.#schedule();
@@ -382,6 +427,12 @@ export class MailSender {
         if (this.#closed) return;
         const job = this.outbox.nextDue();
         if (!job) break;
+        if (!this.#canRecordDeliveries()) {
+          if (!this.#waitingForStorage) this.#log.warn({ mail: 'outbox' }, 'mail waits: the storage cannot record a delivery');
+          this.#waitingForStorage = true;
+          return;
+        }
+        this.#waitingForStorage = false;
         await this.#attempt(job);
       }
     } while (this.#again && !this.#closed);
@@ -391,9 +442,15 @@ export class MailSender {
     if (this.#closed) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    const wake = this.outbox.nextWakeAt();
-    let delay = wake === undefined ? Infinity : Math.max(0, wake - Date.now());
-    if (this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
+    let delay: number;
+    if (this.#workerFailures > 0) {
+      // The run itself failed, so the outbox may not even be readable: never again at once.
+      delay = this.backoffMs(this.#workerFailures);
+    } else {
+      const wake = this.outbox.nextWakeAt();
+      delay = wake === undefined ? Infinity : Math.max(0, wake - Date.now());
+      if (this.#waitingForStorage || this.outbox.counts().held > 0) delay = Math.min(delay, this.#holdPollMs);
+    }
     if (delay === Infinity) return;
     this.#timer = setTimeout(() => this.#kick(), Math.min(delay, 2 ** 31 - 1));
     this.#timer.unref();
@@ -441,6 +498,8 @@ export class MailSender {
       while (pending.length) {
         const batch = pending.splice(0, this.#maxRecipients);
         const info = await this.#withTokenRetry(config, () => transporter.sendMail(this.#mailOptions(config, job, batch, attachments)));
+        // The server's 250 is committed before anything else happens (no I/O, no await in between):
+        // a kill between the 250 and this commit is the only window for a second copy (same Message-ID).
         const rejected: RejectedRecipient[] = [];
         for (const err of info.rejectedErrors ?? []) {
           const recipient = (err as { recipient?: string }).recipient;
@@ -597,7 +656,9 @@ export class MailSender {
     const key = authMethod === 'oauth2' ? this.#accounts.keyFor('smtp') : undefined;
     const host = String(values.primaryServer ?? '');
     const senderAddress = String(values.senderAddress ?? '');
-    const configured = saved && host !== '' && senderAddress !== '' && (authMethod !== 'oauth2' || (key !== undefined && this.#accounts.providerOf(key) !== undefined));
+    // SMTP-AUTH without its password (retired with a lost device key) is not tried: a wrong sign-in
+    // would only count against the account at the server.
+    const configured = saved && host !== '' && senderAddress !== '' && (authMethod !== 'oauth2' || (key !== undefined && this.#accounts.providerOf(key) !== undefined)) && (authMethod !== 'smtp-auth' || password !== undefined);
     return {
       fingerprint: digest(JSON.stringify({ saved, values, password: password ? digest(password) : null })),
       configured,
@@ -621,20 +682,7 @@ export class MailSender {
         : config.authMethod === 'smtp-auth'
           ? { user: config.user ?? '', pass: config.password ?? '' }
           : undefined;
-    return {
-      host: config.host,
-      port: config.port,
-      secure: config.ssl === 'tls',
-      requireTLS: config.ssl === 'starttls',
-      ignoreTLS: config.ssl === 'none',
-      tls: { servername: config.host, minVersion: 'TLSv1.2' },
-      connectionTimeout: config.timeoutMs,
-      greetingTimeout: config.timeoutMs,
-      socketTimeout: config.timeoutMs,
-      dnsTimeout: config.timeoutMs,
-      ...(auth ? { auth } : {}),
-      logger: false,
-    };
+    return { ...smtpConnection(config), ...(auth ? { auth } : {}), logger: false };
   }
 
   async #transport(config: SmtpConfig): Promise<Pool> {
@@ -683,7 +731,7 @@ export class MailSender {
     };
   }
 
-  #authLabel(config: SmtpConfig): string {
+  #authLabel(config: SmtpConfig, t: Translate): string {
     return t(config.authMethod === 'oauth2' ? 'auth.oauth2' : config.authMethod === 'smtp-auth' ? 'auth.smtpAuth' : 'auth.none');
   }
 
@@ -723,7 +771,7 @@ function readable(line: string): string {
   return line;
 }
 
-function transcriptSteps(entries: { tnx: string; text: string }[], config: SmtpConfig, error: unknown, blocked: boolean, secrets: (string | undefined)[]): ConnectionStep[] {
+function transcriptSteps(entries: { tnx: string; text: string }[], config: SmtpConfig, error: unknown, blocked: boolean, secrets: (string | undefined)[], t: Translate): ConnectionStep[] {
   const steps = new Map<ConnectionStepName, ConnectionStep>(
     (['connect', 'tls', 'ehlo', 'auth', 'result'] as const).map((step) => [step, { step, ok: null, lines: [] }]),
   );

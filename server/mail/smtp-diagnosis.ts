@@ -33,14 +33,46 @@ export interface Diagnosis {
 /** Enhanced status codes Microsoft documents for XOAUTH2 (DIGEST.md), each with its own message. */
 export const XOAUTH2_REPLY_CODES = ['5.5.121', '5.5.122', '5.5.123', '5.5.124', '5.5.125', '5.5.126', '5.5.127', '5.5.128', '5.5.129', '5.7.3', '5.7.127', '5.7.139'] as const;
 
+export interface DocumentedReply {
+  /** The reply's enhanced status code. */
+  enhanced: string;
+  /** Words of the reply that tell one cause of this code from the others (Exchange Online's texts). */
+  words?: RegExp;
+  /** Catalog code: its message names the cause, its remedy the one thing to do. */
+  code: string;
+}
+
+/**
+ * The rejections Microsoft documents, as data: first match wins. One code, 535 5.7.139, hides four
+ * causes that Exchange Online tells apart only by its words; a 5.7.139 with other words keeps the
+ * general message. The texts the lab answers with are in firmware-sim/cloud/faults.ts.
+ */
+export const DOCUMENTED_REPLIES: readonly DocumentedReply[] = [
+  { enhanced: '5.7.139', words: /SmtpClientAuthentication is disabled for the Tenant/i, code: 'smtp_5.7.139_tenant' },
+  { enhanced: '5.7.139', words: /SmtpClientAuthentication is disabled for the Mailbox/i, code: 'smtp_5.7.139_mailbox' },
+  { enhanced: '5.7.139', words: /security defaults/i, code: 'smtp_5.7.139_security_defaults' },
+  // What Exchange Online says when a sign-in policy (Conditional Access) blocks the sign-in.
+  { enhanced: '5.7.139', words: /did not meet the criteria/i, code: 'smtp_5.7.139_conditional_access' },
+  ...XOAUTH2_REPLY_CODES.map((enhanced) => ({ enhanced, code: `smtp_${enhanced}` })),
+  // Basic authentication (a password) refused for client submission: the way out is OAuth 2.0.
+  { enhanced: '5.7.30', code: 'smtp_5.7.30' },
+  // The From address is not one the signed-in mailbox may send as.
+  { enhanced: '5.7.60', code: 'smtp_5.7.60' },
+];
+
+/** The documented rejection a reply is, if any. */
+export function documentedReply(reply: string): DocumentedReply | undefined {
+  const enhanced = enhancedCodeOf(reply);
+  return enhanced ? DOCUMENTED_REPLIES.find((rule) => rule.enhanced === enhanced && (!rule.words || rule.words.test(reply))) : undefined;
+}
+
 /** Every code diagnose() can answer with; the catalog has a message and a remedy for each (tested). */
 export const SMTP_REASON_CODES = [
-  ...XOAUTH2_REPLY_CODES.map((code) => `smtp_${code}` as const),
+  ...new Set(DOCUMENTED_REPLIES.map((rule) => rule.code)),
   'smtp_token_rejected',
   'smtp_auth_failed',
   'smtp_auth_required',
   'smtp_auth_unsupported',
-  'smtp_5.7.60',
   'smtp_sender_rejected',
   'smtp_recipient_rejected',
   'smtp_message_rejected',
@@ -54,6 +86,9 @@ export const SMTP_REASON_CODES = [
   'token_unavailable',
   'unreachable',
 ] as const;
+
+/** The Sender Address is not the signed-in mailbox (5.7.60): the page offers to set it to the account. */
+export const WRONG_SENDER_CODE = 'smtp_5.7.60';
 
 interface SmtpErrorLike {
   code?: unknown;
@@ -124,13 +159,15 @@ export function diagnose(err: unknown, secrets: readonly (string | undefined)[] 
   if (responseCode !== undefined) {
     if (responseCode >= 400 && responseCode < 500) return { ...base, disposition: 'transient', code: 'smtp_temporary' };
     if (responseCode >= 500) {
+      const known = response ? documentedReply(response)?.code : undefined;
       if (command.startsWith('AUTH') || errorCode === 'EAUTH') {
-        const known = enhanced && (XOAUTH2_REPLY_CODES as readonly string[]).includes(enhanced) ? `smtp_${enhanced}` : undefined;
         if (command === 'AUTH XOAUTH2') return { ...base, disposition: 'token_rejected', code: known ?? 'smtp_token_rejected' };
         return { ...base, disposition: 'settings', code: known ?? 'smtp_auth_failed' };
       }
       if (responseCode === 530) return { ...base, disposition: 'settings', code: 'smtp_auth_required' };
-      if (command === 'MAIL FROM') return { ...base, disposition: 'failed', code: enhanced === '5.7.60' ? 'smtp_5.7.60' : 'smtp_sender_rejected' };
+      // Exchange Online refuses a From it may not send as at MAIL FROM or at the end of DATA.
+      if (known === WRONG_SENDER_CODE) return { ...base, disposition: 'failed', code: known };
+      if (command === 'MAIL FROM') return { ...base, disposition: 'failed', code: 'smtp_sender_rejected' };
       if (command === 'RCPT TO') return { ...base, disposition: 'failed', code: 'smtp_recipient_rejected' };
       if (responseCode === 552 || enhanced === '5.3.4') return { ...base, disposition: 'failed', code: 'smtp_too_large' };
       if (command === 'DATA' || errorCode === 'EMESSAGE') return { ...base, disposition: 'failed', code: 'smtp_message_rejected' };

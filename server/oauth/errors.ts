@@ -1,3 +1,4 @@
+import { aadstsReason } from './aadsts.js';
 import { openidIfLoaded } from './openid.js';
 import type { Reason } from './token-state.js';
 
@@ -38,6 +39,9 @@ export function classifyOAuthError(err: unknown): ClassifiedError {
     if (err.status >= 500 || err.status === 429 || code === 'temporarily_unavailable' || code === 'slow_down') {
       return { kind: 'transient', code: 'unreachable', detail };
     }
+    // Microsoft's own code says which of many causes hides behind invalid_grant or invalid_request.
+    const aadsts = aadstsReason(err.cause);
+    if (aadsts) return { kind: 'rejected', code: aadsts, detail };
     if (PERMANENT_CODES.has(code)) return { kind: 'rejected', code, detail };
     return { kind: 'rejected', code: 'provider_error', detail: `${code}: ${detail}` };
   }
@@ -51,6 +55,9 @@ export function classifyOAuthError(err: unknown): ClassifiedError {
     return { kind: 'transient', code: 'unreachable', detail: cleanDetail(err.message) };
   }
   if (client && err instanceof client.WWWAuthenticateChallengeError) {
+    if (err.cause.some((challenge) => challenge.parameters.error === 'insufficient_claims')) {
+      return { kind: 'rejected', code: 'insufficient_claims', detail: cleanDetail(err.cause.map((c) => c.parameters.error_description).find(Boolean)) ?? `HTTP ${err.status}` };
+    }
     return { kind: 'rejected', code: 'invalid_client', detail: `HTTP ${err.status}` };
   }
   if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) {
@@ -59,6 +66,23 @@ export function classifyOAuthError(err: unknown): ClassifiedError {
   const message = err instanceof Error ? err.message : String(err);
   const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
   return { kind: 'transient', code: 'unreachable', detail: cleanDetail(message + cause) };
+}
+
+/**
+ * The claims a continuous access evaluation challenge asks for: a 401 whose WWW-Authenticate says
+ * `error="insufficient_claims", claims="…"` (Microsoft sends the claims JSON base64-encoded; the
+ * token request wants the JSON). Undefined for any other error.
+ */
+export function claimsChallenge(err: unknown): string | undefined {
+  const client = openidIfLoaded();
+  if (!client || !(err instanceof client.WWWAuthenticateChallengeError)) return undefined;
+  for (const challenge of err.cause) {
+    const { error, claims } = challenge.parameters;
+    if (error !== 'insufficient_claims' || !claims) continue;
+    const decoded = Buffer.from(claims, 'base64').toString('utf8');
+    return /^\s*\{/.test(decoded) ? decoded : claims;
+  }
+  return undefined;
 }
 
 function responseStatus(err: Error): number | undefined {

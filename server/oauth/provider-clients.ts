@@ -1,12 +1,28 @@
 import type * as client from 'openid-client';
 import { openid } from './openid.js';
-import { providerFetch } from './provider-http.js';
+import { providerFetch, type ProviderRequestInit } from './provider-http.js';
 import type { Provider } from '../settings/providers.js';
 import { isLoopbackHost } from '../settings/form.js';
 import { fixedEndpoints, type Authorities, type Endpoints } from './provider-profiles.js';
+import type { ClockCheck } from './clock-check.js';
+
+export interface ProviderClientsOptions {
+  /** The device's clock (the simulator moves it). */
+  clock?: () => number;
+  /** Told of each provider answer's `Date` header. */
+  clockCheck?: ClockCheck;
+}
 
 /** How long one request to a provider may take; a printer must not hang on a dead network. */
 export const PROVIDER_TIMEOUT_SECONDS = 15;
+
+const ENDPOINT_NAMES = ['authorization_endpoint', 'token_endpoint', 'device_authorization_endpoint', 'revocation_endpoint'] as const;
+export type EndpointName = (typeof ENDPOINT_NAMES)[number];
+
+/** What the Test button learnt, as data: the page words it in the admin's language. */
+export type ProviderTestResult =
+  | { ok: true; issuer: string; endpoints: EndpointName[]; tokenEndpointStatus: number }
+  | { ok: false; detail: string };
 
 export class DiscoveryError extends Error {
   constructor(
@@ -24,10 +40,17 @@ export class DiscoveryError extends Error {
 export class ProviderClients {
   readonly #cache = new Map<number, { version: number; config: Promise<client.Configuration> }>();
 
+  readonly #clock: () => number;
+  readonly #clockCheck: ClockCheck | undefined;
+
   constructor(
     private readonly clientSecretOf: (providerId: number) => string | undefined,
     private readonly authorities: Authorities,
-  ) {}
+    options: ProviderClientsOptions = {},
+  ) {
+    this.#clock = options.clock ?? Date.now;
+    this.#clockCheck = options.clockCheck;
+  }
 
   configuration(provider: Provider): Promise<client.Configuration> {
     const cached = this.#cache.get(provider.id);
@@ -45,16 +68,14 @@ export class ProviderClients {
    * The Test button: can the device reach the provider, and what does it offer? Discovery for a custom
    * issuer; for fixed endpoints, any HTTP answer from the token endpoint proves it is reachable.
    */
-  async test(provider: Provider): Promise<{ ok: boolean; detail: string }> {
+  async test(provider: Provider): Promise<ProviderTestResult> {
     this.forget(provider.id);
     try {
       const config = await this.configuration(provider);
       const metadata = config.serverMetadata();
-      const offered = (['authorization_endpoint', 'token_endpoint', 'device_authorization_endpoint', 'revocation_endpoint'] as const)
-        .filter((name) => metadata[name])
-        .map((name) => name.replace(/_endpoint$/, '').replace(/_/g, ' '));
+      const endpoints = ENDPOINT_NAMES.filter((name) => metadata[name]);
       const response = await providerFetch(metadata.token_endpoint!, { method: 'POST', signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000) });
-      return { ok: true, detail: `${metadata.issuer} (${offered.join(', ')}; token endpoint answered HTTP ${response.status})` };
+      return { ok: true, issuer: metadata.issuer, endpoints, tokenEndpointStatus: response.status };
     } catch (err) {
       const cause = err instanceof DiscoveryError ? err.cause : err;
       const message = cause instanceof Error ? `${cause.message}${cause.cause instanceof Error ? `: ${cause.cause.message}` : ''}` : String(cause);
@@ -64,6 +85,22 @@ export class ProviderClients {
 
   forget(providerId: number): void {
     this.#cache.delete(providerId);
+    this.#clockCheck?.forget(providerId);
+  }
+
+  /**
+   * Every request to the provider goes through here: over the device's own HTTP client (provider-http.ts:
+   * Node's fetch would cost the device 10 MB), and its answer's `Date` is compared with the device clock.
+   */
+  #observe(client: typeof import('openid-client'), provider: Provider, config: client.Configuration): client.Configuration {
+    const check = this.#clockCheck;
+    config[client.customFetch] = (async (url: string, options: ProviderRequestInit) => {
+      const sentAt = this.#clock();
+      const response = await providerFetch(url, options);
+      check?.observe(provider.id, sentAt, this.#clock(), response.headers.get('date'));
+      return response;
+    }) as unknown as client.CustomFetch;
+    return config;
   }
 
   async #build(provider: Provider): Promise<client.Configuration> {
@@ -74,7 +111,8 @@ export class ProviderClients {
     if (endpoints) {
       const config = new client.Configuration(endpoints as client.ServerMetadata, provider.clientId, undefined, auth);
       if (usesPlainHttp(endpoints)) client.allowInsecureRequests(config);
-      return withDeviceHttp(client, config);
+      config.timeout = PROVIDER_TIMEOUT_SECONDS;
+      return this.#observe(client, provider, config);
     }
     const issuer = new URL(provider.issuerUrl);
     try {
@@ -83,18 +121,12 @@ export class ProviderClients {
         timeout: PROVIDER_TIMEOUT_SECONDS,
         [client.customFetch]: providerFetch as unknown as client.CustomFetch,
       });
-      return withDeviceHttp(client, config);
+      config.timeout = PROVIDER_TIMEOUT_SECONDS;
+      return this.#observe(client, provider, config);
     } catch (err) {
       throw new DiscoveryError(`discovery of ${issuer.origin} failed`, err);
     }
   }
-}
-
-/** Every request of this configuration goes through the device's own HTTP client (provider-http.ts). */
-function withDeviceHttp(client: typeof import('openid-client'), config: client.Configuration): client.Configuration {
-  config[client.customFetch] = providerFetch as unknown as client.CustomFetch;
-  config.timeout = PROVIDER_TIMEOUT_SECONDS;
-  return config;
 }
 
 /**

@@ -32,11 +32,19 @@ export interface PendingAuthorization {
 }
 
 export interface TokenFacts {
+  /** When this access token was received. */
   obtainedAt: number;
   accessExpiresAt: number | null;
   hasRefreshToken: boolean;
   /** Client credentials need no refresh token: the device simply asks again. */
   canReRequest: boolean;
+  /** When the grant began (the sign-in, or the app's first request); renewals keep it. */
+  grantAt: number;
+  /** The last renewal (refresh, or asking again); null until the first. */
+  renewedAt: number | null;
+  renewals: number;
+  /** When the provider said the refresh token ends (`refresh_token_expires_in`); null when it did not say. */
+  refreshExpiresAt: number | null;
 }
 
 export interface Credential {
@@ -146,7 +154,7 @@ export function transition(credential: Credential, event: TokenEvent, now: numbe
     case 'authorization_started':
       return { ...EMPTY_CREDENTIAL, scope: event.scope, pending: event.pending };
     case 'tokens_received':
-      return { ...EMPTY_CREDENTIAL, scope: event.scope, token: event.token };
+      return { ...EMPTY_CREDENTIAL, scope: event.scope, token: credential.token && !credential.pending ? renewed(credential.token, event.token, now) : event.token };
     case 'authorization_failed':
       return { ...EMPTY_CREDENTIAL, scope: credential.scope, failure: { ...event.reason, at: now } };
     case 'token_rejected':
@@ -156,6 +164,67 @@ export function transition(credential: Credential, event: TokenEvent, now: numbe
     case 'deleted':
       return EMPTY_CREDENTIAL;
   }
+}
+
+/** A renewal keeps the grant's history; a refresh token's end is kept unless the provider says anew. */
+function renewed(before: TokenFacts, received: TokenFacts, now: number): TokenFacts {
+  return {
+    ...received,
+    grantAt: before.grantAt,
+    renewedAt: now,
+    renewals: before.renewals + 1,
+    refreshExpiresAt: received.refreshExpiresAt ?? before.refreshExpiresAt,
+  };
+}
+
+// ---- keeping the grant alive, and forecasting its end ----------------------------------------------
+
+/** What a provider's rules say about how long a grant lives (see provider-profiles.ts). */
+export interface GrantRules {
+  /** A refresh token unused this long dies at the provider (Microsoft 90 days, Google 6 months); null: no known limit. */
+  inactivityLimitMs: number | null;
+  /** A refresh token dies this long after the sign-in, used or not (Google apps in Testing: 7 days); null: none. */
+  lifetimeMs: number | null;
+}
+
+export const NO_GRANT_RULES: GrantRules = Object.freeze({ inactivityLimitMs: null, lifetimeMs: null });
+
+/** Renew when a third of the inactivity limit has passed: two more chances before the provider forgets the grant. */
+export const RENEW_AFTER_FRACTION = 1 / 3;
+/** ± this share of the renewal interval, so a fleet of printers set up on the same day does not renew in step. */
+export const RENEWAL_JITTER_FRACTION = 0.1;
+/** A renewal this late means renewals fail: the inactivity limit then becomes a forecast end. */
+export const RENEWAL_OVERDUE_MS = 60 * 60_000;
+/** A token needing a new sign-in within this is shown as a notice (home page, menu badge). */
+export const SIGN_IN_NOTICE_MS = 7 * 24 * 60 * 60_000;
+
+export interface GrantForecast {
+  /** The last time the provider saw the refresh token used (sign-in or renewal). */
+  lastUsedAt: number;
+  /** When the device renews the grant by itself, mail or no mail; null when it need not. */
+  nextRenewalAt: number | null;
+  /** When a person will have to sign in again, where the provider's rules say; null when they do not. */
+  signInBy: number | null;
+}
+
+/** A number in [-1, 1] fixed for a seed (a grant): the same jitter on every page and after a restart. */
+export function jitterOf(seed: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) hash = Math.imul(hash ^ seed.charCodeAt(i), 0x01000193) >>> 0;
+  return (hash / 0xffffffff) * 2 - 1;
+}
+
+export function forecastOf(token: TokenFacts, rules: GrantRules, jitter: number, now: number): GrantForecast {
+  const lastUsedAt = token.renewedAt ?? token.grantAt;
+  const limit = rules.inactivityLimitMs;
+  const nextRenewalAt = token.hasRefreshToken && limit !== null ? Math.round(lastUsedAt + limit * RENEW_AFTER_FRACTION * (1 + RENEWAL_JITTER_FRACTION * jitter)) : null;
+  const ends: number[] = [];
+  if (token.hasRefreshToken) {
+    if (token.refreshExpiresAt !== null) ends.push(token.refreshExpiresAt);
+    if (rules.lifetimeMs !== null) ends.push(token.grantAt + rules.lifetimeMs);
+    if (limit !== null && nextRenewalAt !== null && now >= nextRenewalAt + RENEWAL_OVERDUE_MS) ends.push(lastUsedAt + limit);
+  }
+  return { lastUsedAt, nextRenewalAt, signInBy: ends.length ? Math.min(...ends) : null };
 }
 
 export function isState(value: string): value is TokenState {

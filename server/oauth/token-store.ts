@@ -9,7 +9,7 @@ import type { SecretBox } from '../security/secret-box.js';
 import type { Provider, ProviderRepository } from '../settings/providers.js';
 import crypto from 'node:crypto';
 import type { Grant } from '../settings/providers.js';
-import { classifyOAuthError } from './errors.js';
+import { claimsChallenge, classifyOAuthError } from './errors.js';
 import { AuthorizationCodeUnsupported, beginAuthorization, completeAuthorization } from './flows/authorization-code.js';
 import { requestAppToken } from './flows/client-credentials.js';
 import { pollDeviceAuthorization, startDeviceAuthorization, DeviceFlowUnsupported, type DeviceAuthorization } from './flows/device-code.js';
@@ -21,10 +21,16 @@ import { DiscoveryError, type ProviderClients } from './provider-clients.js';
 import type { Configuration } from 'openid-client';
 import {
   EMPTY_CREDENTIAL,
+  forecastOf,
+  jitterOf,
+  NO_GRANT_RULES,
   needsRenewal,
+  SIGN_IN_NOTICE_MS,
   statusOf,
   transition,
   type Credential,
+  type GrantForecast,
+  type GrantRules,
   type PendingKind,
   type Reason,
   type TokenEvent,
@@ -51,12 +57,44 @@ export interface TokenStoreOptions {
   log: Logger;
   /** Renew an access token when it has less than this left (a mail session must not outlive it). */
   renewalMarginMs?: number;
+  /** The device's clock, ms since epoch (tests and the simulator move it); default Date.now. */
+  clock?: () => number;
+  /** What each provider's rules say about a grant's life (inactivity limit, fixed lifetime). */
+  rules?: (provider: Provider) => GrantRules;
+}
+
+/** A grant's history and forecast, for the token panel and the renewal schedule. */
+export interface GrantLife extends GrantForecast {
+  grantAt: number;
+  renewedAt: number | null;
+  renewals: number;
 }
 
 export interface CredentialStatus extends TokenStatus {
   /** The scope the token was asked or granted with. */
   scope: string;
 }
+
+/** A status with the grant's history and forecast, only while a token is held (Obtained or Invalid). */
+export interface CredentialView extends CredentialStatus {
+  life: GrantLife | null;
+}
+
+/**
+ * Whether a token needs the admin: Invalid, or a new sign-in needed within SIGN_IN_NOTICE_MS (the
+ * home page's notice, the menu badge and the notifications all ask this).
+ */
+export function attentionOf(view: CredentialView, now: number): 'invalid' | 'sign_in_soon' | null {
+  if (view.state === 'invalid') return 'invalid';
+  if (view.state === 'obtained' && view.life?.signInBy != null && view.life.signInBy - now <= SIGN_IN_NOTICE_MS) return 'sign_in_soon';
+  return null;
+}
+
+/** What a renewal came to: a new access token, a provider that could not be reached, or a refusal. */
+export type RenewalOutcome =
+  | { kind: 'renewed'; accessToken: string }
+  | { kind: 'transient'; reason: Reason }
+  | { kind: 'rejected'; reason: Reason };
 
 /** Why an action on a token could not be done; `reason.code` maps to the message catalog. */
 export class TokenActionError extends Error {
@@ -132,6 +170,10 @@ interface CredentialRow {
   refresh_token_enc: string | null;
   access_expires_at: number | null;
   obtained_at: number | null;
+  grant_at: number | null;
+  renewed_at: number | null;
+  renewals: number;
+  refresh_expires_at: number | null;
   invalid_code: string | null;
   invalid_detail: string | null;
   pending_enc: string | null;
@@ -166,10 +208,12 @@ export class TokenStore {
   readonly #events: EventLog;
   readonly #log: Logger;
   readonly #renewalMarginMs: number;
+  readonly #now: () => number;
+  readonly #rules: (provider: Provider) => GrantRules;
   /** Background polls of pending device authorizations. */
   readonly #polls = new Map<string, { controller: AbortController; done: Promise<void> }>();
   /** Refreshes under way: concurrent callers share one request to the provider. */
-  readonly #renewals = new Map<string, Promise<string>>();
+  readonly #renewals = new Map<string, Promise<RenewalOutcome>>();
   readonly #listeners = new Set<TokenChangeListener>();
 
   constructor(options: TokenStoreOptions) {
@@ -180,13 +224,31 @@ export class TokenStore {
     this.#events = options.events;
     this.#log = options.log;
     this.#renewalMarginMs = options.renewalMarginMs ?? 5 * 60_000;
+    this.#now = options.clock ?? Date.now;
+    this.#rules = options.rules ?? (() => NO_GRANT_RULES);
+  }
+
+  /** The device's clock as the store sees it (the renewal schedule and the pages use the same). */
+  now(): number {
+    return this.#now();
   }
 
   // ---- reading -------------------------------------------------------------------------------
 
-  status(key: TokenKey, now = Date.now()): CredentialStatus {
+  status(key: TokenKey, now = this.#now()): CredentialView {
     const { credential } = this.#load(key);
-    return { ...statusOf(credential, now), scope: credential.scope };
+    const token = credential.token;
+    const provider = token ? this.#providers.get(key.providerId) : undefined;
+    const life = token && provider
+      ? { grantAt: token.grantAt, renewedAt: token.renewedAt, renewals: token.renewals, ...forecastOf(token, this.#rules(provider), jitterOf(`${keyString(key)}\u0000${token.grantAt}`), now) }
+      : null;
+    return { ...statusOf(credential, now), scope: credential.scope, life };
+  }
+
+  /** Every (provider, account) that holds a token, Obtained or Invalid. */
+  tokenKeys(): TokenKey[] {
+    const rows = this.#db.prepare('SELECT provider_id, account FROM credentials WHERE access_token_enc IS NOT NULL OR refresh_token_enc IS NOT NULL').all() as { provider_id: number; account: string }[];
+    return rows.map((row) => ({ providerId: row.provider_id, account: row.account }));
   }
 
   // ---- authorization ---------------------------------------------------------------------------
@@ -243,7 +305,7 @@ export class TokenStore {
   }
 
   async #startDeviceCode(key: TokenKey, provider: Provider, config: Configuration, scope: string): Promise<StartResult> {
-    const authorization = await this.#asking(key, provider, () => startDeviceAuthorization(config, scope));
+    const authorization = await this.#asking(key, provider, () => startDeviceAuthorization(config, scope, this.#now()));
     const { deviceCode, ...shown } = authorization;
     this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'device_code', ...shown } }, { pending: { kind: 'device_code', deviceCode } }, 'device_code');
     this.#record('requested', provider, key.account, scope);
@@ -257,7 +319,7 @@ export class TokenStore {
     const browser = await this.#asking(key, provider, () => beginAuthorization(config, { scope, redirectUri, extraParams: authorizationParams(provider) }));
     this.#apply(
       key,
-      { type: 'authorization_started', scope, pending: { kind: 'browser', expiresAt: Date.now() + BROWSER_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } },
+      { type: 'authorization_started', scope, pending: { kind: 'browser', expiresAt: this.#now() + BROWSER_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } },
       { pending: { kind: 'browser', codeVerifier: browser.codeVerifier, state: browser.state, sessionId, redirectUri, returnTo: context.returnTo ?? '/' } },
       'authorization_code',
     );
@@ -267,10 +329,10 @@ export class TokenStore {
 
   /** Client credentials: Awaiting only while the one request is under way, then Obtained or Not obtained. */
   async #startAppOnly(key: TokenKey, provider: Provider, config: Configuration, scope: string): Promise<StartResult> {
-    this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'direct', expiresAt: Date.now() + DIRECT_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } }, { pending: { kind: 'direct' } }, 'client_credentials');
+    this.#apply(key, { type: 'authorization_started', scope, pending: { kind: 'direct', expiresAt: this.#now() + DIRECT_AUTHORIZATION_TTL_MS, intervalSeconds: 0 } }, { pending: { kind: 'direct' } }, 'client_credentials');
     this.#record('requested', provider, key.account, scope);
     try {
-      const tokens = await requestAppToken(config, scope);
+      const tokens = await requestAppToken(config, scope, this.#now);
       this.#saveTokens(key, tokens, 'client_credentials');
       this.#record('obtained', provider, key.account, tokens.scope);
     } catch (err) {
@@ -304,7 +366,7 @@ export class TokenStore {
     };
     // Single use: the state stops matching before the code is exchanged, so a replay finds nothing.
     this.#db.prepare('UPDATE credentials SET pending_state_hash = NULL WHERE provider_id = ? AND account = ?').run(key.providerId, normalizeAccount(key.account));
-    if (credential.pending.expiresAt <= Date.now()) return fail({ code: 'authorization_timeout' });
+    if (credential.pending.expiresAt <= this.#now()) return fail({ code: 'authorization_timeout' });
     const error = callbackUrl.searchParams.get('error');
     if (error) {
       const detail = callbackUrl.searchParams.get('error_description') ?? undefined;
@@ -312,7 +374,7 @@ export class TokenStore {
     }
     try {
       const config = await this.#clients.configuration(provider);
-      const tokens = await completeAuthorization(config, callbackUrl, { codeVerifier: pending.codeVerifier, state: pending.state, redirectUri: pending.redirectUri, scope: credential.scope });
+      const tokens = await completeAuthorization(config, callbackUrl, { codeVerifier: pending.codeVerifier, state: pending.state, redirectUri: pending.redirectUri, scope: credential.scope, now: this.#now });
       this.#saveTokens(key, tokens, 'authorization_code');
       this.#record('obtained', provider, key.account, tokens.scope);
       return { returnTo: pending.returnTo, key };
@@ -345,7 +407,7 @@ export class TokenStore {
       const provider = this.#providers.get(key.providerId);
       const pending = credential.pending;
       if (!provider || !pending || !secrets.pending) continue;
-      if (pending.expiresAt <= Date.now()) {
+      if (pending.expiresAt <= this.#now()) {
         const reason = { code: pending.kind === 'device_code' ? 'expired_token' : 'authorization_timeout' };
         this.#apply(key, { type: 'authorization_failed', reason }, {}, undefined, pending.expiresAt);
         this.#record('expired', provider, key.account);
@@ -375,6 +437,7 @@ export class TokenStore {
         const outcome = await pollDeviceAuthorization(config, authorization, {
           signal: controller.signal,
           scope,
+          now: this.#now,
           onTransient: (error) => {
             if (!warned) this.#record('unreachable', provider, key.account, error);
             warned = true;
@@ -466,46 +529,84 @@ export class TokenStore {
    */
   async getAccessToken(key: TokenKey, options: { forceRefresh?: boolean } = {}): Promise<string> {
     const { credential, secrets } = this.#load(key);
-    const status = statusOf(credential, Date.now());
+    const status = statusOf(credential, this.#now());
     if (status.state !== 'obtained' || !credential.token || !secrets.accessToken) {
       throw new TokenUnavailableError({ ...status, scope: credential.scope });
     }
-    if (!options.forceRefresh && !needsRenewal(credential.token, Date.now(), this.#renewalMarginMs)) return secrets.accessToken;
+    if (!options.forceRefresh && !needsRenewal(credential.token, this.#now(), this.#renewalMarginMs)) return secrets.accessToken;
     if (!secrets.refreshToken && !credential.token.canReRequest) {
       if (!options.forceRefresh) return secrets.accessToken;
       // Nothing can renew it: the server's rejection is final.
       this.reportRejected(key, { code: 'token_expired' });
       throw new TokenUnavailableError(this.status(key));
     }
+    const outcome = await this.#renewal(key);
+    if (outcome.kind === 'renewed') return outcome.accessToken;
+    if (outcome.kind === 'rejected') throw new TokenUnavailableError(this.status(key));
+    // The old access token may still have a few minutes: better than failing the job.
+    if (credential.token.accessExpiresAt === null || credential.token.accessExpiresAt > this.#now()) return secrets.accessToken;
+    throw new TokenTemporarilyUnavailableError(outcome.reason);
+  }
+
+  /**
+   * The renewal schedule's keep-alive: renews the grant now, mail or no mail, so the provider sees it
+   * used before its inactivity limit. A transient failure changes nothing but the warning.
+   */
+  async keepAlive(key: TokenKey): Promise<RenewalOutcome | null> {
+    const { credential, secrets } = this.#load(key);
+    if (statusOf(credential, this.#now()).state !== 'obtained' || !secrets.refreshToken) return null;
+    return this.#renewal(key, 'keep-alive');
+  }
+
+  /** One renewal per credential at a time: concurrent callers share the request to the provider. */
+  #renewal(key: TokenKey, why?: string): Promise<RenewalOutcome> {
     const id = keyString(key);
     let renewal = this.#renewals.get(id);
     if (!renewal) {
-      renewal = this.#renew(key, secrets.refreshToken, credential.scope, secrets.accessToken, credential.token.accessExpiresAt).finally(() => this.#renewals.delete(id));
+      const { credential, secrets } = this.#load(key);
+      renewal = this.#renew(key, secrets.refreshToken, credential.scope, why).finally(() => this.#renewals.delete(id));
       this.#renewals.set(id, renewal);
     }
     return renewal;
   }
 
   /** With the refresh token, or (client credentials, no refresh token) by simply asking again. */
-  async #renew(key: TokenKey, refreshToken: string | undefined, scope: string, currentAccessToken: string, currentExpiry: number | null): Promise<string> {
+  /** `why` goes to the Token Event Log (a keep-alive renewal is told apart from one a mail needed). */
+  async #renew(key: TokenKey, refreshToken: string | undefined, scope: string, why?: string): Promise<RenewalOutcome> {
     const provider = this.#provider(key);
     try {
       const config = await this.#clients.configuration(provider);
-      const tokens = refreshToken ? await refreshAccessToken(config, refreshToken, scope) : await requestAppToken(config, scope);
+      let tokens: ReceivedTokens;
+      try {
+        tokens = refreshToken ? await refreshAccessToken(config, refreshToken, scope, { now: this.#now }) : await requestAppToken(config, scope, this.#now);
+      } catch (err) {
+        // Continuous access evaluation: the provider wants more claims (a fresh sign-in, a policy); ask once with them.
+        const claims = refreshToken ? claimsChallenge(err) : undefined;
+        if (claims === undefined) throw err;
+        this.#record('challenged', provider, key.account, 'insufficient_claims');
+        try {
+          tokens = await refreshAccessToken(config, refreshToken!, scope, { now: this.#now, claims });
+        } catch (again) {
+          const error = classifyOAuthError(again);
+          if (error.kind === 'transient' || error.kind === 'aborted') throw again;
+          const reason = { code: 'insufficient_claims', detail: error.detail };
+          this.reportRejected(key, reason);
+          return { kind: 'rejected', reason };
+        }
+      }
       this.#saveTokens(key, tokens, refreshToken ? this.#grantOf(key) : 'client_credentials');
-      this.#record('refreshed', provider, key.account);
-      return tokens.accessToken;
+      this.#record('refreshed', provider, key.account, why);
+      return { kind: 'renewed', accessToken: tokens.accessToken };
     } catch (err) {
       const error = err instanceof DiscoveryError ? classifyOAuthError(err.cause) : classifyOAuthError(err);
+      const reason = { code: error.code, detail: error.detail };
       if (error.kind === 'transient' || error.kind === 'aborted') {
-        this.#apply(key, { type: 'provider_unreachable', reason: { code: error.code, detail: error.detail } }, {});
+        this.#apply(key, { type: 'provider_unreachable', reason }, {});
         this.#record('unreachable', provider, key.account, error);
-        // The old access token may still have a few minutes: better than failing the job.
-        if (currentExpiry === null || currentExpiry > Date.now()) return currentAccessToken;
-        throw new TokenTemporarilyUnavailableError({ code: error.code, detail: error.detail });
+        return { kind: 'transient', reason };
       }
-      this.reportRejected(key, { code: error.code, detail: error.detail });
-      throw new TokenUnavailableError(this.status(key));
+      this.reportRejected(key, reason);
+      return { kind: 'rejected', reason };
     }
   }
 
@@ -552,11 +653,17 @@ export class TokenStore {
   /** Saves new tokens; a rotated refresh token is saved in the same transaction as the access token. */
   #saveTokens(key: TokenKey, tokens: ReceivedTokens, grant: Grant): void {
     const canReRequest = grant === 'client_credentials';
+    const now = this.#now();
     this.#apply(
       key,
-      { type: 'tokens_received', scope: tokens.scope, token: { obtainedAt: Date.now(), accessExpiresAt: tokens.expiresAt, hasRefreshToken: Boolean(tokens.refreshToken), canReRequest } },
+      {
+        type: 'tokens_received',
+        scope: tokens.scope,
+        token: { obtainedAt: now, accessExpiresAt: tokens.expiresAt, hasRefreshToken: Boolean(tokens.refreshToken), canReRequest, grantAt: now, renewedAt: null, renewals: 0, refreshExpiresAt: tokens.refreshExpiresAt },
+      },
       { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken },
       grant,
+      now,
     );
   }
 
@@ -566,7 +673,7 @@ export class TokenStore {
   }
 
   /** Moves a credential through the state machine and saves facts and secrets in one transaction. */
-  #apply(key: TokenKey, event: TokenEvent, secrets: Secrets, grant?: Grant, now = Date.now()): void {
+  #apply(key: TokenKey, event: TokenEvent, secrets: Secrets, grant?: Grant, now = this.#now()): void {
     this.#db.transaction(() => {
       const { credential } = this.#load(key);
       this.#write(key, transition(credential, event, now), secrets, grant ?? this.#grantOf(key));
@@ -587,7 +694,16 @@ export class TokenStore {
     const credential: Credential = {
       scope: row.scope,
       token: row.access_token_enc || row.refresh_token_enc
-        ? { obtainedAt: row.obtained_at ?? 0, accessExpiresAt: row.access_expires_at, hasRefreshToken: row.refresh_token_enc !== null, canReRequest: row.grant_type === 'client_credentials' }
+        ? {
+            obtainedAt: row.obtained_at ?? 0,
+            accessExpiresAt: row.access_expires_at,
+            hasRefreshToken: row.refresh_token_enc !== null,
+            canReRequest: row.grant_type === 'client_credentials',
+            grantAt: row.grant_at ?? row.obtained_at ?? 0,
+            renewedAt: row.renewed_at,
+            renewals: row.renewals ?? 0,
+            refreshExpiresAt: row.refresh_expires_at,
+          }
         : null,
       invalid: reason(row.invalid_code, row.invalid_detail),
       pending: row.pending_enc && row.pending_expires_at
@@ -635,6 +751,10 @@ export class TokenStore {
       refresh_token_enc: keep(secrets.refreshToken, old?.refresh_token_enc, token?.hasRefreshToken ?? false),
       access_expires_at: token?.accessExpiresAt ?? null,
       obtained_at: token?.obtainedAt ?? null,
+      grant_at: token?.grantAt ?? null,
+      renewed_at: token?.renewedAt ?? null,
+      renewals: token?.renewals ?? 0,
+      refresh_expires_at: token?.refreshExpiresAt ?? null,
       invalid_code: credential.invalid?.code ?? null,
       invalid_detail: credential.invalid?.detail ?? null,
       pending_enc: keep(secrets.pending && JSON.stringify(secrets.pending), old?.pending_enc, pending !== null),
@@ -651,7 +771,7 @@ export class TokenStore {
       failure_at: credential.failure?.at ?? null,
       warning_code: credential.warning?.code ?? null,
       warning_at: credential.warning?.at ?? null,
-      updated_at: Date.now(),
+      updated_at: this.#now(),
     };
     const columns = Object.keys(values);
     this.#db

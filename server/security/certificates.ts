@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import type { CertificateRequest } from './certificate-worker.js';
 
@@ -24,7 +25,7 @@ export interface CertificateInfo {
   selfSigned: boolean;
 }
 
-export type CertificateProblem = 'tls.badCertificate' | 'tls.badKey' | 'tls.mismatch' | 'tls.expired' | 'tls.notServer';
+export type CertificateProblem = 'tls.badCertificate' | 'tls.badKey' | 'tls.mismatch' | 'tls.expired' | 'tls.notServer' | 'tls.unusable';
 
 export class CertificateError extends Error {
   constructor(readonly problem: CertificateProblem) {
@@ -62,6 +63,13 @@ export function validatePair(pair: CertificatePair, now = new Date()): crypto.X5
   if (!certificate.checkPrivateKey(key)) throw new CertificateError('tls.mismatch');
   if (new Date(certificate.validTo) <= now || new Date(certificate.validFrom) > now) throw new CertificateError('tls.expired');
   if (certificate.ca) throw new CertificateError('tls.notServer');
+  // What the HTTPS server will do with it: OpenSSL refuses e.g. a SHA-1 signature, and a pair saved
+  // before that is found would fail the page now and every start after.
+  try {
+    tls.createSecureContext(pair);
+  } catch {
+    throw new CertificateError('tls.unusable');
+  }
   return certificate;
 }
 
@@ -74,7 +82,9 @@ export function describe(pem: string): CertificateInfo {
     validFrom: new Date(certificate.validFrom).toISOString(),
     validTo: new Date(certificate.validTo).toISOString(),
     fingerprint256: certificate.fingerprint256,
-    selfSigned: certificate.checkIssued(certificate),
+    // Signed by its own key. (checkIssued() says no for the device's own certificate: OpenSSL also
+    // wants the issuer to be allowed to sign certificates, which a server certificate is not.)
+    selfSigned: certificate.subject === certificate.issuer && certificate.verify(certificate.publicKey),
   };
 }
 
@@ -82,6 +92,8 @@ export class CertificateStore {
   readonly #certFile: string;
   readonly #keyFile: string;
   #pair: CertificatePair;
+  /** Parsed once per pair: the security headers ask on every request whether it is self-signed. */
+  #info: CertificateInfo | undefined;
 
   private constructor(dir: string, pair: CertificatePair) {
     this.#certFile = path.join(dir, 'cert.pem');
@@ -108,13 +120,14 @@ export class CertificateStore {
   }
 
   info(): CertificateInfo {
-    return describe(this.#pair.cert);
+    return (this.#info ??= describe(this.#pair.cert));
   }
 
   /** Replaces the certificate with an uploaded pair; a bad pair throws and changes nothing. */
   replace(pair: CertificatePair): CertificateInfo {
     validatePair(pair);
     this.#pair = { cert: pair.cert.trim() + '\n', key: pair.key.trim() + '\n' };
+    this.#info = undefined;
     this.#write();
     return this.info();
   }
@@ -122,6 +135,7 @@ export class CertificateStore {
   /** Back to a fresh self-signed certificate (e.g. after the device's address changed). */
   async regenerate(bindHost: string): Promise<CertificateInfo> {
     this.#pair = await selfSigned(bindHost);
+    this.#info = undefined;
     this.#write();
     return this.info();
   }

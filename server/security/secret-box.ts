@@ -6,6 +6,12 @@ const KEY_FILE = 'device.key';
 const VERSION = 'v1';
 
 /**
+ * What a sealed column holds once its secret was sealed under a device key this device no longer has
+ * (see device-key-check.ts): the secret itself is archived, and reading the column gives "no secret".
+ */
+export const RETIRED_SECRET = 'retired';
+
+/**
  * Encrypts secrets at rest (tokens, client secrets) with AES-256-GCM under a per-device key.
  * The key lives in its own 0600 file so that a copied database alone reveals nothing.
  */
@@ -17,18 +23,40 @@ export class SecretBox {
     this.#key = key;
   }
 
+  /**
+   * Reads `<dataDir>/device.key`, or makes a new key when there is none. A new key cannot open what an
+   * old one sealed: the database's key check value (device-key-check.ts) tells the two cases apart.
+   */
   static openOrCreate(dataDir: string): SecretBox {
     const file = path.join(dataDir, KEY_FILE);
     let key: Buffer;
     try {
       key = fs.readFileSync(file);
+      // A key file left wider by a copy or an older version is tightened, like the database.
+      fs.chmodSync(file, 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       key = crypto.randomBytes(32);
       // 'wx' refuses to overwrite a key another process just wrote.
       fs.writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+      fs.chmodSync(file, 0o600);
     }
     return new SecretBox(key);
+  }
+
+  /** A value that identifies this key without revealing it, stored in the database next to what it sealed. */
+  checkValue(): string {
+    return this.derive('device-key-check');
+  }
+
+  /** Whether a sealed value was sealed with this key (and is intact). */
+  canOpen(sealed: string): boolean {
+    try {
+      this.open(sealed);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   seal(plaintext: string): string {
@@ -56,6 +84,6 @@ export class SecretBox {
   }
 
   openOptional(sealed: string | null | undefined): string | undefined {
-    return sealed ? this.open(sealed) : undefined;
+    return sealed && sealed !== RETIRED_SECRET ? this.open(sealed) : undefined;
   }
 }

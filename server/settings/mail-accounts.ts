@@ -1,7 +1,7 @@
 import type { TokenKey } from '../oauth/token-store.js';
 import { normalizeAccount } from '../oauth/token-store.js';
 import { mailForms, MAIL_PURPOSES, type MailPurpose } from './pages.js';
-import { scopeFor } from '../oauth/provider-profiles.js';
+import { scopeFor, type ScopeUse } from '../oauth/provider-profiles.js';
 import type { Provider, ProviderRepository } from './providers.js';
 import type { SettingsRepository } from './settings-repository.js';
 
@@ -35,9 +35,14 @@ export class MailAccounts {
     return MAIL_PURPOSES.filter((purpose) => this.keyFor(purpose)?.providerId === providerId);
   }
 
+  /** What a page's token is for: the E-mail Status page receives by POP3 or by IMAP. */
+  scopeUse(purpose: MailPurpose): ScopeUse {
+    return purpose === 'pop' && this.settings.values(mailForms.pop).protocol === 'imap' ? 'imap' : purpose;
+  }
+
   /** The scope to ask for: what every page sharing this token needs. */
   scopeFor(key: TokenKey, provider: Provider): string {
-    return scopeFor(provider, this.purposesUsing(key));
+    return scopeFor(provider, this.purposesUsing(key).map((purpose) => this.scopeUse(purpose)));
   }
 
   providerOf(key: TokenKey): Provider | undefined {

@@ -39,8 +39,15 @@ export const popForm: FormSpec = {
   title: 'pop.title',
   breadcrumb: ['menu.systemSettings', 'menu.systemControl', 'menu.emailAlertStatus', 'menu.emailStatus'],
   fields: [
+    {
+      name: 'protocol', label: 'pop.protocol', type: 'select', required: true, default: 'pop3',
+      choices: [{ value: 'pop3', label: 'pop.protocol.pop3' }, { value: 'imap', label: 'pop.protocol.imap' }],
+    },
     { name: 'server', label: 'pop.server', type: 'host', required: true },
-    { name: 'port', label: 'pop.port', type: 'integer', required: true, min: 1, max: 65535, default: 995 },
+    // One port per protocol, each with its usual TLS port: switching the protocol shows the right one.
+    { name: 'port', label: 'pop.port', type: 'integer', required: true, min: 1, max: 65535, default: 995, when: { field: 'protocol', in: ['pop3'] } },
+    { name: 'imapPort', label: 'pop.imapPort', type: 'integer', required: true, min: 1, max: 65535, default: 993, when: { field: 'protocol', in: ['imap'] } },
+    { name: 'folder', label: 'pop.folder', type: 'text', help: 'pop.folderHelp', maxLength: 200, required: true, default: 'INBOX', when: { field: 'protocol', in: ['imap'] } },
     { name: 'checkInterval', label: 'pop.checkInterval', type: 'integer', unit: 'common.minutes', required: true, min: 1, max: 1440, default: 5 },
     {
       name: 'ssl', label: 'pop.ssl', type: 'select', required: true, default: 'tls',

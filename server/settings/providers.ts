@@ -32,6 +32,8 @@ export interface Provider {
   smtpScope: string;
   popScope: string;
   extraScope: string;
+  /** Google: an app left in "Testing" gets refresh tokens that end 7 days after the sign-in. */
+  publishingStatus: 'production' | 'testing';
   hasClientSecret: boolean;
   updatedAt: number;
 }
@@ -77,6 +79,10 @@ export const providerForm: FormSpec = {
       name: 'clientSecret', label: 'providers.clientSecret', type: 'secret', help: 'providers.clientSecretHelp', maxLength: 512,
       requiredWhen: { field: 'type', in: ['microsoft365-app', 'google'] },
     },
+    {
+      name: 'publishingStatus', label: 'providers.publishingStatus', type: 'select', required: true, default: 'production', help: 'providers.publishingStatusHelp', when: { field: 'type', in: ['google'] },
+      choices: [{ value: 'production', label: 'providers.publishingStatus.production' }, { value: 'testing', label: 'providers.publishingStatus.testing' }],
+    },
     { name: 'smtpScope', label: 'providers.smtpScope', type: 'scope', required: true, maxLength: 512, when: { field: 'type', in: CUSTOM } },
     { name: 'popScope', label: 'providers.popScope', type: 'scope', required: true, maxLength: 512, when: { field: 'type', in: CUSTOM } },
     { name: 'extraScope', label: 'providers.extraScope', type: 'scope', help: 'providers.extraScopeHelp', maxLength: 512, default: 'offline_access', when: { field: 'type', in: CUSTOM } },
@@ -117,6 +123,7 @@ export class ProviderRepository {
       smtpScope: text('smtpScope'),
       popScope: text('popScope'),
       extraScope: text('extraScope'),
+      publishingStatus: settings.publishingStatus === 'testing' ? 'testing' : 'production',
       hasClientSecret: row.client_secret_enc !== null,
       updatedAt: row.updated_at,
     };

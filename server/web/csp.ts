@@ -21,3 +21,21 @@ export function contentSecurityPolicy(formActionOrigins: readonly string[] = [])
   const directives: Record<string, readonly string[]> = { ...CSP_DIRECTIVES, formAction: [...CSP_DIRECTIVES.formAction, ...formActionOrigins] };
   return Object.entries(directives).map(([name, values]) => `${kebab(name)} ${values.join(' ')}`).join(';');
 }
+
+/**
+ * Browser features no page of the panel uses, denied to it and to anything embedded: an injected
+ * script could not reach the camera, microphone, location or attached devices.
+ */
+export const PERMISSIONS_POLICY = [
+  'accelerometer', 'autoplay', 'camera', 'display-capture', 'encrypted-media', 'fullscreen', 'geolocation', 'gyroscope', 'hid',
+  'idle-detection', 'magnetometer', 'microphone', 'midi', 'payment', 'picture-in-picture', 'publickey-credentials-get',
+  'screen-wake-lock', 'serial', 'usb', 'xr-spatial-tracking',
+].map((feature) => `${feature}=()`).join(', ');
+
+/**
+ * HSTS, sent over HTTPS only while the certificate is not self-signed (the admin installed one a
+ * browser trusts): a browser that remembers HSTS refuses a self-signed certificate with no way
+ * through, so the panel would lock its admin out. Half a year, not more, in case the admin goes back
+ * to a self-signed certificate (Regenerate) and needs the browser to forget.
+ */
+export const STRICT_TRANSPORT_SECURITY = 'max-age=15552000';

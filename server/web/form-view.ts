@@ -1,5 +1,5 @@
 import { choicesOf, fieldIsActive, fieldIsRequired, type FormContext, type FormSpec } from '../settings/form.js';
-import { t } from './render.js';
+import type { Translate } from '../i18n/index.js';
 
 export interface FieldView {
   name: string;
@@ -22,7 +22,7 @@ export interface FieldView {
 const INPUT = { text: 'text', host: 'text', tenant: 'text', scope: 'text', email: 'email', url: 'url', integer: 'number', select: 'select', secret: 'password' } as const;
 
 /** Everything the form partial needs to draw a spec's fields, in the spec's order. */
-export function fieldViews(spec: FormSpec, values: Record<string, unknown>, errors: Record<string, string>, context: FormContext): FieldView[] {
+export function fieldViews(spec: FormSpec, values: Record<string, unknown>, errors: Record<string, string>, context: FormContext, t: Translate): FieldView[] {
   return spec.fields.map((field) => {
     const value = field.type === 'secret' ? '' : String(values[field.name] ?? '');
     return {

@@ -1,8 +1,8 @@
 import type { OutboxJob } from '../mail/outbox.js';
 import type { Services } from '../services.js';
-import type { MessageKey } from '../i18n/index.js';
-import { t } from './render.js';
+import type { Locale, MessageKey } from '../i18n/index.js';
 import { reasonText, tokenPanel } from './token-panel.js';
+import { senderFixOffer } from './sender-fix.js';
 
 /** One outbox row as the home page shows it (no secrets: subjects, addresses, server replies). */
 export interface OutboxRow {
@@ -15,12 +15,13 @@ export interface OutboxRow {
   statusLabel: string;
   why: string | null;
   remedy: string | null;
+  /** 5.7.60: set the Sender Address to this account (a button). */
+  senderFix: { account: string } | null;
   next: string | null;
 }
 
-const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
-
-export function outboxView(services: Services): { rows: OutboxRow[]; summary: string; empty: boolean } {
+export function outboxView(services: Services, locale: Locale): { rows: OutboxRow[]; summary: string; empty: boolean } {
+  const { t } = locale;
   const jobs = services.sender.list();
   const counts = services.sender.outbox.counts();
   let smtpToken: ReturnType<typeof tokenPanel> | undefined;
@@ -30,9 +31,9 @@ export function outboxView(services: Services): { rows: OutboxRow[]; summary: st
     const more = total > 3 ? ' …' : '';
     let why: string | null = null;
     let remedy: string | null = null;
-    if (job.reason) ({ reason: why, remedy } = reasonText(job.reason));
+    if (job.reason) ({ reason: why, remedy } = reasonText(job.reason, t));
     if (job.status === 'held' && job.hold === 'token') {
-      smtpToken ??= tokenPanel(services, 'smtp');
+      smtpToken ??= tokenPanel(services, 'smtp', locale);
       why = [t('outbox.heldToken', { state: smtpToken.stateLabel }), smtpToken.reason ?? why].filter(Boolean).join(' ');
       remedy = smtpToken.remedy ?? remedy;
     } else if (job.status === 'held') {
@@ -41,14 +42,15 @@ export function outboxView(services: Services): { rows: OutboxRow[]; summary: st
     return {
       id: job.id,
       kind: t(`outbox.kind.${job.kind}` as MessageKey),
-      created: time(job.createdAt),
+      created: locale.dateTime(job.createdAt),
       subject: job.message.subject,
       recipients: `${shown}${more}${job.delivered || job.rejected.length ? ` (${t('outbox.recipientsLeft', { left: job.recipients.length + job.rejected.length, total })})` : ''}`,
       status: job.status,
       statusLabel: t(`outbox.status.${job.status}`),
       why,
       remedy,
-      next: job.status === 'queued' && job.attempts > 0 ? `${t('outbox.attempts', { attempts: job.attempts })}, ${t('outbox.nextAttempt', { time: time(job.nextAttemptAt) })}` : null,
+      senderFix: job.status === 'failed' ? senderFixOffer(services, job.reason?.code) : null,
+      next: job.status === 'queued' && job.attempts > 0 ? `${t('outbox.attempts', { attempts: job.attempts })}, ${t('outbox.nextAttempt', { time: locale.dateTime(job.nextAttemptAt) })}` : null,
     };
   });
   return { rows, summary: t('outbox.summary', counts), empty: rows.length === 0 };

@@ -1,7 +1,6 @@
-import { hasMessage, type MessageKey } from '../i18n/index.js';
+import { hasMessage, type Locale, type MessageKey, type Translate } from '../i18n/index.js';
 import type { PopCheckOutcome } from '../mail/pop-checker.js';
 import type { Services } from '../services.js';
-import { t } from './render.js';
 import { reasonText, tokenPanel } from './token-panel.js';
 
 export interface OutcomeView {
@@ -19,16 +18,18 @@ export interface OutcomeView {
   fetchedMail: { from: string; subject: string }[];
 }
 
-export function time(ms: number): string {
-  return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-}
-
-function message(key: string, params?: Record<string, string | number>): string | null {
+function message(t: Translate, key: string, params?: Record<string, string | number>): string | null {
   return hasMessage(key) ? t(key as MessageKey, params) : null;
 }
 
+/** An IMAP check says IMAP where POP's words would be wrong; the rest is common to both. */
+function checkMessage(t: Translate, outcome: PopCheckOutcome, key: string): string | null {
+  return (outcome.protocol === 'imap' ? message(t, `imapCheck.${key}`) : null) ?? message(t, `popCheck.${key}`);
+}
+
 /** What a page shows of an outcome: every sentence from the catalog, the transcript as lines. */
-export function outcomeView(services: Services, outcome: PopCheckOutcome, heading: string): OutcomeView {
+export function outcomeView(services: Services, outcome: PopCheckOutcome, heading: string, locale: Locale): OutcomeView {
+  const { t } = locale;
   const summary: string[] = [];
   let reason: string | null = null;
   let remedy: string | null = null;
@@ -41,16 +42,16 @@ export function outcomeView(services: Services, outcome: PopCheckOutcome, headin
     if (outcome.tokenRenewed) summary.push(t('popCheck.result.renewed'));
   } else if (outcome.problem) {
     const { code, detail } = outcome.problem;
-    if (code === 'pop_auth') {
-      ({ reason, remedy } = reasonText({ code, detail }));
+    if (code === 'pop_auth' || code === 'imap_auth') {
+      ({ reason, remedy } = reasonText({ code, detail }, t));
     } else {
-      const text = message(`popCheck.problem.${code}`) ?? t('popCheck.problem.internal');
+      const text = checkMessage(t, outcome, `problem.${code}`) ?? t('popCheck.problem.internal');
       reason = detail ? `${text} (${detail})` : text;
-      remedy = message(`popCheck.problem.${code}.remedy`);
+      remedy = checkMessage(t, outcome, `problem.${code}.remedy`);
     }
-    if (code === 'token_unavailable' || code === 'pop_auth') {
+    if (code === 'token_unavailable' || code === 'pop_auth' || code === 'imap_auth') {
       // The token's own reason and remedy, as the token block says them (e.g. a password reset).
-      const panel = tokenPanel(services, 'pop');
+      const panel = tokenPanel(services, 'pop', locale);
       summary.push(t('popCheck.tokenState', { state: panel.stateLabel }));
       if (code === 'token_unavailable' && panel.reason) {
         reason = `${t('popCheck.problem.token_unavailable')} ${panel.reason}`;
@@ -60,7 +61,7 @@ export function outcomeView(services: Services, outcome: PopCheckOutcome, headin
     if (outcome.problem.transient) note = t('popCheck.transient');
   }
   const when = t('popCheck.at', {
-    time: time(outcome.startedAt),
+    time: locale.dateTime(outcome.startedAt),
     trigger: t(`popCheck.trigger.${outcome.trigger}`),
     server: outcome.server ?? '—',
     mailbox: outcome.mailbox ?? '—',
@@ -77,7 +78,7 @@ export function outcomeView(services: Services, outcome: PopCheckOutcome, headin
     remedy,
     note,
     steps: outcome.steps.map((s) => ({
-      label: t(`popCheck.step.${s.step}`),
+      label: checkMessage(t, outcome, `step.${s.step}`) ?? s.step,
       status: s.status,
       statusText: t(`popCheck.stepStatus.${s.status}`),
       text: s.text ?? '',

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { translator, type MessageKey, type Params } from '../i18n/index.js';
+import { DEFAULT_LANGUAGE, languages, localeFor, type MessageKey, type Params } from '../i18n/index.js';
+import { currentMenuHref, menuTree } from './menu.js';
 
 export type FlashKind = 'ok' | 'error' | 'info';
 export interface Flash {
@@ -14,16 +15,14 @@ declare module 'fastify' {
   }
 }
 
-export const t = translator('en');
-
 /** For the few places a template builds markup around a translated sentence. */
 export function esc(text: unknown): string {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** A message shown once on the next page (post/redirect/get). */
+/** A message shown once on the next page (post/redirect/get), in the language of the page that caused it. */
 export function flash(request: FastifyRequest, kind: FlashKind, key: MessageKey, params?: Params): void {
-  request.session.flash = [...(request.session.flash ?? []), { kind, text: t(key, params) }];
+  request.session.flash = [...(request.session.flash ?? []), { kind, text: request.locale.t(key, params) }];
 }
 
 export function takeFlash(request: FastifyRequest): Flash[] {
@@ -32,7 +31,7 @@ export function takeFlash(request: FastifyRequest): Flash[] {
   return messages;
 }
 
-/** Renders a page inside the device layout, with what every page needs (translator, CSRF token, menu). */
+/** Renders a page inside the device layout, with what every page needs (language, CSRF token, menu). */
 export async function renderPage(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -42,14 +41,25 @@ export async function renderPage(
 ): Promise<FastifyReply> {
   const { config } = request.server.services;
   const loggedIn = Boolean(request.session?.user);
+  const path = request.url.split('?')[0]!;
+  const menuHref = currentMenuHref(path);
+  // An error raised before the language hook ran (a malformed request) is answered in the default language.
+  const locale = request.locale ?? localeFor(DEFAULT_LANGUAGE);
   return reply.code(status).view(template, {
-    t,
+    t: locale.t,
+    lang: locale.lang,
+    locale,
+    languages,
     esc,
     model: config.modelName,
     user: request.session?.user,
     csrfToken: request.session ? reply.generateCsrf() : '',
     flash: takeFlash(request),
-    path: request.url.split('?')[0],
+    path,
+    menuTree,
+    currentMenuHref: menuHref,
+    // Where the language picker comes back to: this page, or (for a page that answered a form) its menu page.
+    returnTo: request.method === 'GET' ? request.url : (menuHref ?? path),
     loggedIn,
     ...data,
   });

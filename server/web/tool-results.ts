@@ -3,7 +3,7 @@ import type { PopCheckOutcome } from '../mail/pop-checker.js';
 import type { ConnectionTestResult, SendTestResult } from '../mail/sender.js';
 import type { Services } from '../services.js';
 import { outcomeView, type OutcomeView } from './pop-outcome-view.js';
-import { t } from './render.js';
+import type { Locale } from '../i18n/index.js';
 import { connectionTestView, sendTestView, type SmtpToolView } from './smtp-tools-view.js';
 
 /**
@@ -49,16 +49,16 @@ export function takeToolResult(request: FastifyRequest, path: string): ToolResul
 }
 
 /** What a page's template gets for a kept result: the SMTP tools' result (and the address typed) or a POP outcome. */
-export function toolResultView(services: Services, result: ToolResult | undefined): { smtpResult?: SmtpToolView; testTo?: string; popResult?: OutcomeView } {
+export function toolResultView(services: Services, result: ToolResult | undefined, locale: Locale): { smtpResult?: SmtpToolView; testTo?: string; popResult?: OutcomeView } {
   switch (result?.kind) {
     case 'sendTest':
-      return { smtpResult: sendTestView(services, result.result), testTo: result.testTo };
+      return { smtpResult: sendTestView(services, result.result, locale), testTo: result.testTo };
     case 'connectionTest':
-      return { smtpResult: connectionTestView(services, result.result) };
+      return { smtpResult: connectionTestView(services, result.result, locale) };
     case 'popCheck':
-      return { popResult: outcomeView(services, result.outcome, t('popCheck.checkResult')) };
+      return { popResult: outcomeView(services, result.outcome, locale.t('popCheck.checkResult'), locale) };
     case 'popTest':
-      return { popResult: outcomeView(services, result.outcome, t('popCheck.testResult')) };
+      return { popResult: outcomeView(services, result.outcome, locale.t('popCheck.testResult'), locale) };
     default:
       return {};
   }

@@ -7,18 +7,21 @@ import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { translator } from '../../server/i18n/index.js';
 import { chromiumAvailable, labelPattern, launchChromium, newAdminContext, tabTo, WALK_LANGUAGES } from '../helpers/browser.js';
+import type { PanelClient } from '../../firmware-sim/panel-client.js';
 import { ADMIN_PASSWORD, bootDevice, configureOAuth, startLab, type Lab, type TestDevice } from '../helpers/device.js';
 
 const skip = chromiumAvailable() ? false : 'Chromium is not installed (apt-get install chromium)';
 let lab: Lab;
 let device: TestDevice;
 let browser: Browser;
+let panel: PanelClient;
 
 before(async () => {
   if (skip) return;
   lab = await startLab();
   device = await bootDevice();
-  await configureOAuth(await device.panel(), lab, { pop: true });
+  panel = await device.panel();
+  await configureOAuth(panel, lab, { pop: true });
   browser = await launchChromium();
 });
 after(async () => {
@@ -59,6 +62,8 @@ for (const lang of WALK_LANGUAGES) {
       await tabTo(page, 'link', new URL('/device', lab.auth.issuer).href);
     } finally {
       await context.close();
+      // The next language starts from Not obtained again: one device serves every language's walk.
+      await panel.deleteToken('smtp');
     }
   });
 }

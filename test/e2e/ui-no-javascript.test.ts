@@ -47,7 +47,7 @@ test('without JavaScript: add a Custom server, set SMTP to OAuth 2.0, Get Token,
     await page.getByLabel('Client ID').fill(lab.auth.device.clientId);
     await page.getByLabel('Client Secret').fill(lab.auth.device.clientSecret);
     await page.getByLabel('Scopes for SMTP').fill(lab.auth.scopes.smtp);
-    await page.getByLabel('Scopes for POP').fill(lab.auth.scopes.pop);
+    await page.getByLabel('Scopes for POP and IMAP').fill(lab.auth.scopes.pop);
     await page.getByRole('button', { name: 'Save' }).click();
     await page.waitForURL(`${base}/settings/network/oauth-servers`);
     assert.equal(await page.getByRole('link', { name: 'Lab IdP' }).count(), 1, 'saved and listed');

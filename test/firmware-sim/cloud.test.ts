@@ -19,6 +19,14 @@ describe('fault vocabulary', () => {
     assert.throws(() => parseFault('provider', 'earthquake'), /unknown provider fault/);
   });
 
+  test('provider policies of issue 11: sign-in frequency, CAE challenge, clock skew', () => {
+    assert.deepEqual(parseFault('provider', 'AADSTS70043'), { target: 'provider', fault: { kind: 'sign_in_frequency' } });
+    assert.deepEqual(parseFault('provider', 'insufficient_claims'), { target: 'provider', fault: { kind: 'insufficient_claims' } });
+    assert.deepEqual(parseFault('provider', 'insufficient_claims_strict'), { target: 'provider', fault: { kind: 'insufficient_claims', strict: true } });
+    assert.deepEqual(parseFault('provider', 'clock_skew', { ms: -420_000 }), { target: 'provider', fault: { kind: 'clock_skew', ms: -420_000 } });
+    assert.deepEqual(parseFault('provider', 'clock_skew'), { target: 'provider', fault: { kind: 'clock_skew', ms: 600_000 } });
+  });
+
   test('SMTP faults: every DIGEST code, 454, a whole reply line, drop and slow', () => {
     for (const code of ['5.7.3', '5.7.139', '5.7.127', '5.5.121', '5.5.122', '5.5.123', '5.5.124', '5.5.125', '5.5.126', '5.5.127', '5.5.128', '5.5.129']) {
       const f = parseFault('smtp', code);

@@ -26,8 +26,8 @@ export function launchChromium(): Promise<Browser> {
 /** The browser's locale for each panel language (it sends Accept-Language from it). */
 export const LOCALES = { en: 'en-US', ja: 'ja-JP', sv: 'sv-SE' } as const;
 export type Language = keyof typeof LOCALES;
-/** The languages every browser walk runs in. Add 'ja' and 'sv' here once their catalogs exist. */
-export const WALK_LANGUAGES: readonly Language[] = ['en'];
+/** The languages every browser walk runs in: all the panel speaks. */
+export const WALK_LANGUAGES: readonly Language[] = ['en', 'ja', 'sv'];
 
 /** A browser context as an admin in this language would have it (desktop size; HTTPS accepted for the self-signed device). */
 export async function newAdminContext(browser: Browser, lang: Language): Promise<BrowserContext> {

@@ -1,4 +1,5 @@
 /** Starts real peers for tests: the lab's authorization server and a device on a fresh data directory. */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +57,27 @@ export interface Lab {
 export async function startLab(options: AuthorizationServerOptions = {}): Promise<Lab> {
   const auth = await startAuthorizationServer({ deviceInterval: 1, ...options });
   return { auth, close: () => auth.close() };
+}
+
+/** A throwaway self-signed certificate for 127.0.0.1/localhost in `dir`, or undefined without openssl. */
+export function throwawayCertificate(dir: string): { certFile: string; keyFile: string } | undefined {
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile,
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore', timeout: 10_000 });
+  } catch {
+    return undefined;
+  }
+  return { certFile, keyFile };
+}
+
+/** Where Dovecot checks the device's tokens: the lab's introspection endpoint, with its client's credentials. */
+export function introspectionUrl(lab: Lab): string {
+  const url = new URL(lab.auth.endpoints.introspection);
+  url.username = encodeURIComponent(lab.auth.introspector.clientId);
+  url.password = encodeURIComponent(lab.auth.introspector.clientSecret);
+  return url.href;
 }
 
 /** Registers the lab as a provider and points SMTP (and optionally POP) at one account. */

@@ -49,3 +49,19 @@ export async function startMailLab({ shape, appOnly = false }: MailLabOptions): 
     throw err;
   }
 }
+
+/**
+ * A received message's Subject as a mail program shows it: unfolded, RFC 2047 encoded words decoded
+ * (a Japanese or Swedish subject travels as =?UTF-8?B?…?=). Written apart from the device's own parser.
+ */
+export function subjectOf(raw: Buffer): string | undefined {
+  const header = raw.toString('utf8').split(/\r?\n\r?\n/)[0]!.replace(/\r?\n[ \t]/g, ' ');
+  const value = /^Subject: (.*)$/im.exec(header)?.[1];
+  if (value === undefined) return undefined;
+  return value
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?utf-8\?([bq])\?([^?]*)\?=/gi, (_, encoding: string, text: string) =>
+      encoding.toLowerCase() === 'b'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString('utf8'));
+}

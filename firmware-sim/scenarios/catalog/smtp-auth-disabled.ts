@@ -22,8 +22,8 @@ export const smtpAuthDisabled: Scenario = {
         await ctx.first.panel.waitForState('smtp', ['invalid'], 15_000);
         ctx.flushCloud();
         const smtp = await ctx.panelShows('smtp');
-        ctx.expectEqual(smtp.reason, `${en['reason.smtp_5.7.139']} (${SMTP_REPLIES['5.7.139']})`, 'reason: the code\'s own message with the server\'s reply');
-        ctx.expectEqual(smtp.remedy, en['reason.smtp_5.7.139.remedy'], 'what to do');
+        ctx.expectEqual(smtp.reason, `${en['reason.smtp_5.7.139_tenant']} (${SMTP_REPLIES['5.7.139']})`, 'reason: the code\'s own message with the server\'s reply');
+        ctx.expectEqual(smtp.remedy, en['reason.smtp_5.7.139_tenant.remedy'], 'what to do');
         await ctx.waitForOutbox({ held: 1 }, 'the job is held');
         const box = await ctx.outbox();
         ctx.expectMatch(box.rows.map((r) => r.text).join(' '), /Held/, 'the home page lists it as held');

@@ -36,7 +36,7 @@ export async function beginAuthorization(
 export async function completeAuthorization(
   config: client.Configuration,
   callbackUrl: URL,
-  checks: { codeVerifier: string; state: string; redirectUri: string; scope: string },
+  checks: { codeVerifier: string; state: string; redirectUri: string; scope: string; now: () => number },
 ): Promise<ReceivedTokens> {
   const response = await (await openid()).authorizationCodeGrant(
     config,
@@ -45,5 +45,5 @@ export async function completeAuthorization(
     // The redirect URI registered at the provider, not whatever host header the callback came in on.
     { redirect_uri: checks.redirectUri },
   );
-  return receivedTokens(response, checks.scope, Date.now());
+  return receivedTokens(response, checks.scope, checks.now());
 }

@@ -18,7 +18,7 @@ export interface DeviceAuthorization {
 
 export class DeviceFlowUnsupported extends Error {}
 
-export async function startDeviceAuthorization(config: client.Configuration, scope: string, now = Date.now()): Promise<DeviceAuthorization> {
+export async function startDeviceAuthorization(config: client.Configuration, scope: string, now: number): Promise<DeviceAuthorization> {
   if (!config.serverMetadata().device_authorization_endpoint) throw new DeviceFlowUnsupported('no device_authorization_endpoint');
   const response = await (await openid()).initiateDeviceAuthorization(config, { scope });
   return {
@@ -37,6 +37,8 @@ export type PollOutcome = { ok: true; tokens: ReceivedTokens } | { ok: false; er
 export interface PollOptions {
   signal: AbortSignal;
   scope: string;
+  /** The device's clock (tests and the simulator move it). */
+  now: () => number;
   /** Told about each transient failure (provider down, network); polling goes on until the code expires. */
   onTransient?: (error: ClassifiedError) => void;
 }
@@ -48,7 +50,7 @@ export interface PollOptions {
 export async function pollDeviceAuthorization(config: client.Configuration, authorization: DeviceAuthorization, options: PollOptions): Promise<PollOutcome> {
   let interval = authorization.intervalSeconds;
   for (;;) {
-    const remainingMs = authorization.expiresAt - Date.now();
+    const remainingMs = authorization.expiresAt - options.now();
     if (remainingMs <= 0) return { ok: false, error: { kind: 'expired', code: 'expired_token' } };
     const untilExpiry = AbortSignal.timeout(remainingMs);
     try {
@@ -64,7 +66,7 @@ export async function pollDeviceAuthorization(config: client.Configuration, auth
         undefined,
         { signal: AbortSignal.any([options.signal, untilExpiry]) },
       );
-      return { ok: true, tokens: receivedTokens(response, options.scope, Date.now()) };
+      return { ok: true, tokens: receivedTokens(response, options.scope, options.now()) };
     } catch (err) {
       if (options.signal.aborted) return { ok: false, error: { kind: 'aborted', code: 'aborted' } };
       if (untilExpiry.aborted) return { ok: false, error: { kind: 'expired', code: 'expired_token' } };
@@ -74,7 +76,7 @@ export async function pollDeviceAuthorization(config: client.Configuration, auth
       // Back off a little more after each outage, as slow_down would.
       interval = Math.min(interval + 5, 60);
       try {
-        await delay(Math.min(interval * 1000, Math.max(0, authorization.expiresAt - Date.now())), options.signal);
+        await delay(Math.min(interval * 1000, Math.max(0, authorization.expiresAt - options.now())), options.signal);
       } catch {
         return { ok: false, error: { kind: 'aborted', code: 'aborted' } };
       }

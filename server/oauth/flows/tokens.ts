@@ -7,15 +7,19 @@ export interface ReceivedTokens {
   /** ms since epoch, or null when the provider did not say. */
   expiresAt: number | null;
   scope: string;
+  /** ms since epoch: when the refresh token ends, if the provider says (Google's `refresh_token_expires_in`). */
+  refreshExpiresAt: number | null;
 }
 
 export function receivedTokens(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, askedScope: string, now: number): ReceivedTokens {
   const expiresIn = response.expiresIn();
+  const refreshExpiresIn = Number(response.refresh_token_expires_in);
   return {
     accessToken: response.access_token,
     refreshToken: response.refresh_token,
     expiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
     scope: response.scope ?? askedScope,
+    refreshExpiresAt: response.refresh_token && Number.isFinite(refreshExpiresIn) && refreshExpiresIn > 0 ? now + refreshExpiresIn * 1000 : null,
   };
 }
 

@@ -18,7 +18,7 @@ export const oauthCallbackRoutes: FastifyPluginAsync = async (fastify) => {
     const url = new URL(request.url, callbackUri(request));
     const result = await fastify.services.tokens.completeBrowserAuthorization(url, request.session.sessionId);
     if (result.failure) {
-      const { reason, remedy } = reasonText(result.failure);
+      const { reason, remedy } = reasonText(result.failure, request.locale.t);
       flash(request, 'error', 'token.callbackFailed', { reason: [reason, remedy].filter(Boolean).join(' ') });
     } else {
       flash(request, 'ok', 'token.obtainedNow');

@@ -1,6 +1,7 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ADMIN_USER, MIN_PASSWORD_LENGTH } from '../../security/admin-account.js';
-import { flash, renderPage, t } from '../render.js';
+import type { Translate } from '../../i18n/index.js';
+import { flash, renderPage } from '../render.js';
 
 interface PasswordBody {
   current?: string;
@@ -8,22 +9,35 @@ interface PasswordBody {
   repeat?: string;
 }
 
-const breadcrumb = () => [t('menu.systemSettings'), t('menu.security'), t('menu.password')];
+const breadcrumb = (t: Translate) => [t('menu.systemSettings'), t('menu.security'), t('menu.password')];
 
 export const passwordRoutes: FastifyPluginAsync = async (fastify) => {
   const path = '/settings/security/password';
-  fastify.get(path, async (request, reply) => renderPage(request, reply, 'password', { title: t('password.title'), breadcrumb: breadcrumb(), errors: {} }));
+  function show(request: FastifyRequest, reply: FastifyReply, errors: Record<string, string>, formError: string | null = null, status = 200) {
+    const { t } = request.locale;
+    return renderPage(request, reply, 'password', { title: t('password.title'), breadcrumb: breadcrumb(t), errors, formError }, status);
+  }
+
+  fastify.get(path, async (request, reply) => show(request, reply, {}));
 
   fastify.post<{ Body: PasswordBody }>(path, async (request, reply) => {
+    const { t } = request.locale;
     const { current = '', next = '', repeat = '' } = request.body ?? {};
+    // The current password is the admin password: guessing it here counts as guessing it at login.
+    const wait = fastify.guesses.waitSeconds(request.ip);
+    if (wait) return show(request, reply, {}, t('password.tooMany', { seconds: wait }), 429);
     const errors: Record<string, string> = {};
-    if (!(await fastify.services.admin.verify(ADMIN_USER, current))) errors.current = t('password.wrong');
+    if (!(await fastify.services.admin.verify(ADMIN_USER, current))) {
+      fastify.guesses.recordFailure(request.ip);
+      errors.current = t('password.wrong');
+    }
     if (next.length < MIN_PASSWORD_LENGTH) errors.next = t('password.weak');
     else if (next !== repeat) errors.repeat = t('password.mismatch');
-    if (Object.keys(errors).length) {
-      return renderPage(request, reply, 'password', { title: t('password.title'), breadcrumb: breadcrumb(), errors, formError: t('common.notSaved') }, 400);
-    }
+    if (Object.keys(errors).length) return show(request, reply, errors, t('common.notSaved'), 400);
     await fastify.services.admin.change(next);
+    // Whoever else was logged in (another browser, a stolen cookie) is logged out; this session stays.
+    const ended = fastify.sessionStore.destroyOthers(request.session.sessionId);
+    request.log.info({ endedSessions: ended }, 'admin password changed');
     flash(request, 'ok', 'password.changed');
     return reply.redirect(path);
   });

@@ -4,8 +4,8 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { mailPagePaths, popForm } from '../../settings/pages.js';
-import { outcomeView, time } from '../pop-outcome-view.js';
-import { renderPage, t } from '../render.js';
+import { outcomeView } from '../pop-outcome-view.js';
+import { renderPage } from '../render.js';
 import { redirectToResult, takeToolResult, toolResultView, type ToolResultPlace } from '../tool-results.js';
 
 export const POP_CHECK_PATHS = {
@@ -20,11 +20,13 @@ export const popCheckRoutes: FastifyPluginAsync = async (fastify) => {
   const checker = services.popChecker;
 
   async function showInbox(request: FastifyRequest, reply: FastifyReply) {
+    const { locale } = request;
+    const { t } = locale;
     const last = checker.lastCheck();
     const next = checker.nextCheckAt();
-    const { popResult } = toolResultView(services, takeToolResult(request, POP_CHECK_PATHS.inbox));
+    const { popResult } = toolResultView(services, takeToolResult(request, POP_CHECK_PATHS.inbox), locale);
     const inbox = checker.listInbox(50).map((entry) => ({
-      received: time(entry.receivedAt),
+      received: locale.dateTime(entry.receivedAt),
       from: entry.from ?? '—',
       subject: entry.subject ?? '—',
       size: entry.size < 1024 ? `${entry.size} B` : `${Math.ceil(entry.size / 1024)} KB`,
@@ -37,10 +39,10 @@ export const popCheckRoutes: FastifyPluginAsync = async (fastify) => {
       paths: POP_CHECK_PATHS,
       settingsPath: mailPagePaths.pop,
       configured: services.settings.isSaved(popForm),
-      nextCheck: next === null ? null : t('popCheck.nextCheck', { time: time(next) }),
+      nextCheck: next === null ? null : t('popCheck.nextCheck', { time: locale.dateTime(next) }),
       popResult,
       // The last check is shown apart only when it is not the result just shown.
-      last: last && !(popResult && popResult.startedAt === last.startedAt) ? outcomeView(services, last, t('popCheck.lastCheck')) : null,
+      last: last && !(popResult && popResult.startedAt === last.startedAt) ? outcomeView(services, last, t('popCheck.lastCheck'), locale) : null,
       inbox,
       inboxNote: t('popCheck.inboxNote', { count: 50, kb: Math.round(checker.inbox.rawCapBytes / 1024) }),
     });

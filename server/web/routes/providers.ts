@@ -3,16 +3,26 @@ import { defaults, translateErrors, validateForm, type FormContext } from '../..
 import { mailForms } from '../../settings/pages.js';
 import { providerForm } from '../../settings/providers.js';
 import { fieldViews } from '../form-view.js';
-import { flash, renderPage, t } from '../render.js';
+import type { Translate } from '../../i18n/index.js';
+import { flash, renderPage } from '../render.js';
 import { callbackUri } from './oauth-callback.js';
+import type { MessageKey } from '../../i18n/index.js';
+import type { EndpointName } from '../../oauth/provider-clients.js';
 
 const BASE = '/settings/network/oauth-servers';
+/** The Test result names the endpoints a provider offers as the form's fields name them. */
+const ENDPOINT_LABELS = {
+  authorization_endpoint: 'providers.authorizationEndpoint',
+  token_endpoint: 'providers.tokenEndpoint',
+  device_authorization_endpoint: 'providers.deviceAuthorizationEndpoint',
+  revocation_endpoint: 'providers.revocationEndpoint',
+} as const satisfies Record<EndpointName, MessageKey>;
 type Body = Record<string, string | undefined>;
 
 export const providerRoutes: FastifyPluginAsync = async (fastify) => {
   const { services } = fastify;
 
-  function usedBy(id: number): string[] {
+  function usedBy(id: number, t: Translate): string[] {
     return services.accounts.purposesUsingProvider(id).map((purpose) => t(mailForms[purpose].title));
   }
 
@@ -22,11 +32,12 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
   }
 
   function showForm(request: FastifyRequest, reply: FastifyReply, id: number | undefined, values: Record<string, unknown>, errors: Record<string, string>, status = 200) {
+    const { t } = request.locale;
     return renderPage(request, reply, 'provider-form', {
       title: t(id === undefined ? 'providers.add' : 'providers.edit'),
       breadcrumb: providerForm.breadcrumb.map((key) => t(key)),
       action: id === undefined ? BASE : `${BASE}/${id}`,
-      fields: fieldViews(providerForm, values, errors, context(id)),
+      fields: fieldViews(providerForm, values, errors, context(id), t),
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
       // The exact redirect URI to register, for the types that send the browser to the provider.
       redirectUri: callbackUri(request),
@@ -46,10 +57,11 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
   }
 
   fastify.get(BASE, async (request, reply) => {
+    const { t } = request.locale;
     const providers = services.providers.list().map((provider) => ({
       ...provider,
       typeLabel: t(`providerType.${provider.type}`),
-      usedBy: usedBy(provider.id),
+      usedBy: usedBy(provider.id, t),
       where: provider.type === 'custom'
         ? (provider.endpointMode === 'manual' ? provider.tokenEndpoint : provider.issuerUrl)
         : provider.type === 'google' ? 'accounts.google.com' : t('providers.tenantIs', { tenant: provider.tenant }),
@@ -76,7 +88,7 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     if (result.values.type === 'microsoft365-app' && ['organizations', 'common'].includes(String(result.values.tenant))) {
       result.errors.tenant = { key: 'providers.tenantAppOnly' };
     }
-    if (Object.keys(result.errors).length) return showForm(request, reply, id, body, translateErrors(result.errors, t), 400);
+    if (Object.keys(result.errors).length) return showForm(request, reply, id, body, translateErrors(result.errors, request.locale.t), 400);
     services.providers.save(id, result.values, result.secrets.clientSecret);
     flash(request, 'ok', 'common.saved');
     return reply.redirect(BASE);
@@ -94,17 +106,24 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     const id = parseId(request.params.id);
     if (id === undefined) return reply.callNotFound();
     const result = await services.clients.test(services.providers.get(id)!);
-    flash(request, result.ok ? 'ok' : 'error', result.ok ? 'providers.testOk' : 'providers.testFailed', { detail: result.detail });
+    if (result.ok) {
+      const { t } = request.locale;
+      const endpoints = result.endpoints.map((name) => t(ENDPOINT_LABELS[name])).join(t('common.listSeparator'));
+      flash(request, 'ok', 'providers.testOk', { issuer: result.issuer, endpoints, status: result.tokenEndpointStatus });
+    } else {
+      flash(request, 'error', 'providers.testFailed', { detail: result.detail });
+    }
     return reply.redirect(`${BASE}/${id}`);
   });
 
   fastify.post<{ Params: { id: string }; Body: Body }>(`${BASE}/:id/delete`, async (request, reply) => {
     const id = parseId(request.params.id);
     if (id === undefined) return reply.callNotFound();
+    const { t } = request.locale;
     const provider = services.providers.get(id)!;
-    const pages = usedBy(id);
+    const pages = usedBy(id, t);
     if (pages.length) {
-      flash(request, 'error', 'providers.inUse', { pages: pages.join(', ') });
+      flash(request, 'error', 'providers.inUse', { pages: pages.join(t('common.listSeparator')) });
       return reply.redirect(BASE);
     }
     if (request.body?.confirm !== 'ok') {

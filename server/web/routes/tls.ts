@@ -4,7 +4,7 @@ import { CertificateError } from '../../security/certificates.js';
 import { translateErrors, validateForm } from '../../settings/form.js';
 import { httpsForm } from '../../settings/https.js';
 import { fieldViews } from '../form-view.js';
-import { flash, renderPage, t } from '../render.js';
+import { flash, renderPage } from '../render.js';
 
 const PATH = '/settings/security/tls';
 
@@ -18,11 +18,12 @@ export const tlsRoutes: FastifyPluginAsync = async (fastify) => {
   }
 
   function show(request: FastifyRequest, reply: FastifyReply, values: Record<string, unknown>, errors: Record<string, string>, status = 200, uploadError: string | null = null) {
+    const { t } = request.locale;
     return renderPage(request, reply, 'tls', {
       title: t('tls.title'),
       breadcrumb: httpsForm.breadcrumb.map((key) => t(key)),
       certificate: services.certificates.info(),
-      fields: fieldViews(httpsForm, values, errors, { choices: {}, secretsSet: new Set() }),
+      fields: fieldViews(httpsForm, values, errors, { choices: {}, secretsSet: new Set() }, t),
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
       uploadError,
     }, status);
@@ -32,7 +33,7 @@ export const tlsRoutes: FastifyPluginAsync = async (fastify) => {
 
   fastify.post<{ Body: Record<string, string> }>(PATH, async (request, reply) => {
     const result = validateForm(httpsForm, request.body ?? {}, { choices: {}, secretsSet: new Set() });
-    if (Object.keys(result.errors).length) return show(request, reply, request.body ?? {}, translateErrors(result.errors, t), 400);
+    if (Object.keys(result.errors).length) return show(request, reply, request.body ?? {}, translateErrors(result.errors, request.locale.t), 400);
     services.settings.save(httpsForm, result.values, {});
     flash(request, 'ok', 'common.saved');
     return reply.redirect(PATH);
@@ -43,6 +44,7 @@ export const tlsRoutes: FastifyPluginAsync = async (fastify) => {
       services.certificates.replace({ cert: String(request.body?.cert ?? ''), key: String(request.body?.key ?? '') });
     } catch (err) {
       if (!(err instanceof CertificateError)) throw err;
+      const { t } = request.locale;
       return show(request, reply, services.settings.values(httpsForm), {}, 400, t('tls.refused', { reason: t(err.problem) }));
     }
     useCurrentCertificate();
@@ -52,6 +54,7 @@ export const tlsRoutes: FastifyPluginAsync = async (fastify) => {
 
   fastify.post<{ Body: { confirm?: string } }>(`${PATH}/regenerate`, async (request, reply) => {
     if (request.body?.confirm !== 'ok') {
+      const { t } = request.locale;
       return renderPage(request, reply, 'confirm', { title: t('tls.regenerate'), message: t('tls.regenerateConfirm'), warning: null, action: `${PATH}/regenerate`, cancel: PATH });
     }
     await services.certificates.regenerate(services.config.host);

@@ -191,7 +191,7 @@ describe('firmware bridge: device status and e-mail alerts', () => {
       assert.equal(toner.body.alertJobId, null, 'E-mail Alert is off by default');
       home = textOf((await panel.get('/')).html);
       assert.match(home, /Toner low — Black \(K\) 8%/);
-      assert.match(home, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+      assert.match(home, /[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d [AP]M [A-Z]/, 'when, in English with the time zone');
       assert.doesNotMatch(home, /Printer condition\s+Ready/);
 
       // Turn alerts on: two recipients, one per line.
@@ -391,5 +391,79 @@ describe('firmware bridge: POP check and the socket', () => {
       await moved.close();
     }
     assert.equal(fs.existsSync(custom), false);
+  });
+});
+
+/** A raw connection to the bridge's socket: what it received, and whether the device closed it. */
+function rawConnection(socketPath: string) {
+  const socket = net.connect(socketPath);
+  let received = '';
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  socket.on('error', () => undefined); // EPIPE once the device closed it: expected
+  return {
+    socket,
+    closed,
+    received: () => received,
+    /** Resolves with what came back once a whole answer head is there. */
+    async answer(timeoutMs: number): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      while (!received.includes('\r\n\r\n')) {
+        if (Date.now() > deadline) throw new Error(`no answer within ${timeoutMs} ms (got ${JSON.stringify(received.slice(0, 80))})`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return received;
+    },
+  };
+}
+
+describe('firmware bridge: stalled and oversized bodies', () => {
+  let device: TestDevice;
+  before(async () => {
+    device = await bootDevice();
+  });
+  after(async () => device.close());
+
+  test('a scan upload that stalls is given up after a few seconds of silence (408, closed); the next scan does not wait 120 s', { timeout: 30_000 }, async () => {
+    const socketPath = device.device.firmwareSocket;
+    const stalled = rawConnection(socketPath);
+    const body = JSON.stringify({ to: ['a@example.com'], pdfBase64: PDF.toString('base64') });
+    stalled.socket.write(`POST /scan-to-email HTTP/1.1\r\nHost: firmware\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 1000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    const next = await bridgeCall(socketPath, 'POST', '/scan-to-email', { to: ['b@example.com'], pdfBase64: PDF.toString('base64') });
+    const waited = Date.now() - started;
+    assert.equal(next.status, 202, 'the second scan is queued');
+    assert.ok(waited < 10_000, `it waited ${waited} ms, not 120 s`);
+    assert.match(await stalled.answer(1000), /^HTTP\/1\.1 408 /);
+    assert.match(stalled.received(), /"error":"timeout"/);
+    await stalled.closed;
+    assert.equal(device.device.services.sender.list().length, 1, 'only the complete scan was queued');
+    assert.deepEqual(fs.readdirSync(path.join(device.dataDir, 'outbox')).filter((name) => !name.endsWith('.part')).length, 1, 'the stalled scan left no file');
+  });
+
+  test('an over-limit body gets 413 at once and its connection is closed, not read on', { timeout: 30_000 }, async () => {
+    const socketPath = device.device.firmwareSocket;
+    // Declared too large (an event may be 16 KB): answered before the body is sent.
+    const declared = rawConnection(socketPath);
+    declared.socket.write(`POST /events HTTP/1.1\r\nHost: firmware\r\nContent-Type: application/json\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n{"kind":"toner_low","detail":"`);
+    assert.match(await declared.answer(3000), /^HTTP\/1\.1 413 /);
+    assert.match(declared.received(), /connection: close/i);
+    await declared.closed;
+
+    // Not declared (chunked): the device stops at the limit, answers and closes while the client still sends.
+    const chunked = rawConnection(socketPath);
+    chunked.socket.write('POST /events HTTP/1.1\r\nHost: firmware\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const piece = 'x'.repeat(4096);
+    let sent = 0;
+    while (!chunked.received() && sent < 8 * 1024 * 1024 && !chunked.socket.destroyed) {
+      chunked.socket.write(`${piece.length.toString(16)}\r\n${piece}\r\n`);
+      sent += piece.length;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.match(await chunked.answer(3000), /^HTTP\/1\.1 413 /);
+    assert.ok(sent < 1024 * 1024, `answered after ${sent} bytes, not after the whole body`);
+    await chunked.closed;
+    assert.equal((await bridgeCall(socketPath, 'GET', '/status')).status, 200, 'the bridge serves the next request');
   });
 });

@@ -4,7 +4,6 @@
  * introspection. Every server listens on 127.0.0.1 and every test stops what it starts.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +13,7 @@ import { PAGE_PATHS, textOf, type PanelClient, type TokenStatusAnswer } from '..
 import { PopChecker, type PopCheckOutcome } from '../../../server/mail/pop-checker.js';
 import { mailboxKey, parseHeaders } from '../../../server/mail/pop-inbox.js';
 import { POP_CHECK_PATHS } from '../../../server/web/routes/pop-check.js';
-import { bootDevice, configureOAuth, obtainToken, startLab, tempDir, type Lab, type TestDevice } from '../../helpers/device.js';
+import { bootDevice, configureOAuth, obtainToken, startLab, tempDir, throwawayCertificate, type Lab, type TestDevice } from '../../helpers/device.js';
 
 const PLAIN = { user: 'legacy@lab.example', password: 'legacy:pass word 0042' };
 
@@ -343,14 +342,9 @@ describe('POP checker: TLS per the page, and a provider outage while the token n
   test('STARTTLS: the checker upgrades before signing in and the Connection Test shows the TLS step', async (t) => {
     const dir = tempDir('pop-cert-');
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const certFile = path.join(dir, 'cert.pem');
-    const keyFile = path.join(dir, 'key.pem');
-    try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile,
-        '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      return t.skip('openssl is not available to make a throwaway certificate');
-    }
+    const cert = throwawayCertificate(dir);
+    if (!cert) return t.skip('openssl is not available to make a throwaway certificate');
+    const { certFile, keyFile } = cert;
     const pop = await startDovecotLab({ introspection: { url: 'http://unused:unused-secret@127.0.0.1:9/x' }, passwords: { [PLAIN.user]: PLAIN.password }, tls: { certFile, keyFile } });
     t.after(() => pop.close());
     const device = await bootDevice();

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PAGE_PATHS, textOf } from '../../../firmware-sim/panel-client.js';
 import { en } from '../../../server/i18n/en.js';
+import { documentedReply } from '../../../server/mail/smtp-diagnosis.js';
 import { bootMailDevice, obtainToken, startMailLab, waitFor, type MailDevice, type MailLab } from './sender-helpers.js';
 
 const REPLIES = [
@@ -22,6 +23,9 @@ const REPLIES = [
   '535 5.7.3 Authentication unsuccessful',
   '535 5.7.127 Authentication failed',
   '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.',
+  '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.',
+  "535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy. Contact your administrator.",
+  '535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully. Contact your administrator.',
 ];
 
 describe('XOAUTH2 error codes from the mail server', () => {
@@ -37,8 +41,9 @@ describe('XOAUTH2 error codes from the mail server', () => {
   });
 
   for (const reply of REPLIES) {
-    const code = reply.split(' ')[1]!;
-    test(`${reply.slice(0, 11)} → "${en[`reason.smtp_${code}` as keyof typeof en].slice(0, 50)}…"`, async () => {
+    // 5.7.139's causes are told apart by the words (smtp_5.7.139_tenant, …): the table says which.
+    const code = documentedReply(reply)!.code.replace(/^smtp_/, '');
+    test(`${reply.slice(0, 11)} → "${en[`reason.smtp_${code}` as keyof typeof en].slice(0, 60)}…"`, async () => {
       const { panel, device } = dev;
       const { sender, events } = device.device.services;
       mail.smtp.setFault({ reply, on: 'auth' });
@@ -73,13 +78,13 @@ describe('XOAUTH2 error codes from the mail server', () => {
   test('after the cause is fixed: Get Token and the held mail goes out', async () => {
     const { panel, device } = dev;
     const { sender } = device.device.services;
-    mail.smtp.setFault({ reply: REPLIES.at(-1)!, on: 'auth' });
+    mail.smtp.setFault({ reply: REPLIES[11]!, on: 'auth' });
     await obtainToken(panel, mail);
     const { id } = sender.enqueue({ to: 'heidi@example.com', subject: 'Held by 5.7.139', text: 'x' });
     await panel.waitForState('smtp', ['invalid'], 10_000);
     await waitFor(() => sender.outbox.get(id)?.status === 'held', 'held');
     const home = textOf((await panel.get('/')).html);
-    assert.match(home, /SMTP AUTH is disabled for this tenant or mailbox/);
+    assert.match(home, /SMTP AUTH is turned off for the whole Microsoft 365 organization/);
 
     mail.smtp.setFault(null); // the tenant admin enabled SMTP AUTH
     await panel.deleteToken('smtp');

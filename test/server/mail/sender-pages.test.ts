@@ -1,7 +1,9 @@
 /** The SMTP page's Send Test E-mail and Connection Test buttons, against the lab servers. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PAGE_PATHS, textOf } from '../../../firmware-sim/panel-client.js';
+import { SMTP_REPLIES } from '../../../firmware-sim/cloud/faults.js';
+import { csrfTokenOf, formValuesOf, PAGE_PATHS, textOf } from '../../../firmware-sim/panel-client.js';
+import { en } from '../../../server/i18n/en.js';
 import { SMTP_PASSWORD, bootMailDevice, obtainToken, saveSmtp, startMailLab, storedSecrets, xoauth2String, type MailDevice, type MailLab } from './sender-helpers.js';
 
 /** The rows of the Connection Test's step table: label → [status, transcript]. */
@@ -83,8 +85,8 @@ describe('SMTP page: Send Test E-mail and Connection Test', () => {
       assert.equal(steps.get('AUTH')?.status, 'failed');
       assert.match(steps.get('AUTH')!.text, /S: 535 5\.7\.139 Authentication unsuccessful/);
       const text = textOf(conn.html);
-      assert.match(text, /SMTP AUTH is disabled for this tenant or mailbox/);
-      assert.match(text, /What to do: Ask the Microsoft 365 administrator to allow authenticated SMTP/);
+      assert.match(text, /SMTP AUTH is turned off for the whole Microsoft 365 organization/);
+      assert.match(text, /What to do: Ask the Microsoft 365 administrator to allow SMTP AUTH for the organization/);
       assert.equal(mail.smtp.authAttempts.length - attempts, 2, 'tried again once with a renewed token');
       assert.equal((await panel.tokenStatus('smtp')).state, 'invalid');
     } finally {
@@ -125,6 +127,47 @@ describe('SMTP page: Send Test E-mail and Connection Test', () => {
       assert.equal(device.logs.join('\n').includes(SMTP_PASSWORD), false);
     } finally {
       await saveSmtp(panel, mail, { authMethod: 'oauth2', providerId: dev.providerId, account: mail.account });
+    }
+  });
+
+  test('a password the server no longer takes (5.7.30): Connection Test says so and suggests OAuth 2.0', async () => {
+    const { panel } = dev;
+    await saveSmtp(panel, mail, { authMethod: 'smtp-auth', authUser: mail.account, authPassword: SMTP_PASSWORD });
+    mail.smtp.setFault({ reply: SMTP_REPLIES['5.7.30']!, on: 'auth' });
+    try {
+      const text = textOf((await panel.submit(`${PAGE_PATHS.smtp}/connection-test`, {}, PAGE_PATHS.smtp)).html);
+      assert.ok(text.includes(en['reason.smtp_5.7.30']), text);
+      assert.ok(text.includes(`What to do: ${en['reason.smtp_5.7.30.remedy']}`));
+    } finally {
+      mail.smtp.setFault(null);
+      await saveSmtp(panel, mail, { authMethod: 'oauth2', providerId: dev.providerId, account: mail.account });
+    }
+  });
+
+  test('Send Test E-mail from an address the mailbox may not send as (5.7.60): the page says so, its button sets the Sender Address to the account, the next test goes', async () => {
+    const { panel } = dev;
+    if ((await panel.tokenStatus('smtp')).state !== 'obtained') await obtainToken(panel, mail);
+    await saveSmtp(panel, mail, { senderAddress: 'scanner@lab.example', authMethod: 'oauth2', providerId: dev.providerId, account: mail.account });
+    mail.smtp.setFault({ kind: 'send_as' });
+    try {
+      const refused = await panel.submit(`${PAGE_PATHS.smtp}/test-mail`, { testTo: 'ivan@example.com' }, PAGE_PATHS.smtp);
+      const text = textOf(refused.html);
+      assert.ok(text.includes(en['reason.smtp_5.7.60']), text);
+      assert.ok(text.includes(`Set Sender Address to ${mail.account}`), 'the button that fixes it');
+      assert.equal((await panel.tokenStatus('smtp')).state, 'obtained', 'the token is not blamed');
+
+      const fixed = await panel.request('POST', `${PAGE_PATHS.smtp}/sender-from-account`, { _csrf: csrfTokenOf(refused.html), back: 'smtp' });
+      assert.ok(textOf(fixed.html).includes(`The Sender Address is now ${mail.account}`));
+      assert.equal(formValuesOf(fixed.html).senderAddress, mail.account, 'the SMTP page shows the account as Sender Address');
+      const before = mail.smtp.received.length;
+      const sent = await panel.submit(`${PAGE_PATHS.smtp}/test-mail`, { testTo: 'ivan@example.com' }, PAGE_PATHS.smtp);
+      assert.match(textOf(sent.html), /was accepted by the server/);
+      assert.equal(mail.smtp.received.at(before)?.from, mail.account);
+
+      const again = await panel.request('POST', `${PAGE_PATHS.smtp}/sender-from-account`, { _csrf: csrfTokenOf(sent.html), back: 'smtp' });
+      assert.ok(textOf(again.html).includes(en['senderFix.unavailable']), 'nothing to change: said so, nothing changed');
+    } finally {
+      mail.smtp.setFault(null);
     }
   });
 });

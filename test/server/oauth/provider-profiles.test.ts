@@ -1,13 +1,13 @@
 /** The exact URLs, scopes and grants the device uses with the real Microsoft and Google endpoints. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { authorizationParams, fixedEndpoints, grantOf, PRODUCTION_AUTHORITIES, scopeFor } from '../../../server/oauth/provider-profiles.js';
+import { authorizationParams, DEFAULT_INACTIVITY_LIMITS, fixedEndpoints, grantOf, grantRulesOf, PRODUCTION_AUTHORITIES, scopeFor } from '../../../server/oauth/provider-profiles.js';
 import type { Provider } from '../../../server/settings/providers.js';
 
 const base: Provider = {
   id: 1, name: 'x', type: 'custom', tenant: '', endpointMode: 'discovery', issuerUrl: '', authorizationEndpoint: '', tokenEndpoint: '',
   deviceAuthorizationEndpoint: '', revocationEndpoint: '', grant: 'device_code', clientId: 'client', smtpScope: 'mail.smtp', popScope: 'mail.pop',
-  extraScope: 'offline_access', hasClientSecret: false, updatedAt: 1,
+  extraScope: 'offline_access', publishingStatus: 'production', hasClientSecret: false, updatedAt: 1,
 };
 
 describe('Microsoft 365 (delegated)', () => {
@@ -61,5 +61,25 @@ describe('custom', () => {
     assert.deepEqual(fixedEndpoints(manual, PRODUCTION_AUTHORITIES), { issuer: 'https://idp.example', token_endpoint: 'https://idp.example/oauth/token', authorization_endpoint: 'https://idp.example/oauth/authorize' });
     assert.equal(grantOf(manual), 'authorization_code');
     assert.equal(scopeFor(base, ['pop']), 'mail.pop offline_access');
+  });
+});
+
+describe('how long a grant lives (issue 11)', () => {
+  const DAY = 24 * 60 * 60_000;
+  test('Microsoft forgets a refresh token unused for 90 days; app-only has none to keep alive', () => {
+    assert.deepEqual(grantRulesOf({ ...base, type: 'microsoft365' }, DEFAULT_INACTIVITY_LIMITS), { inactivityLimitMs: 90 * DAY, lifetimeMs: null });
+    assert.deepEqual(grantRulesOf({ ...base, type: 'microsoft365-app' }, DEFAULT_INACTIVITY_LIMITS), { inactivityLimitMs: null, lifetimeMs: null });
+  });
+
+  test('Google: 6 months unused; an app in Testing ends 7 days after the sign-in', () => {
+    assert.deepEqual(grantRulesOf({ ...base, type: 'google' }, DEFAULT_INACTIVITY_LIMITS), { inactivityLimitMs: 180 * DAY, lifetimeMs: null });
+    assert.deepEqual(grantRulesOf({ ...base, type: 'google', publishingStatus: 'testing' }, DEFAULT_INACTIVITY_LIMITS), { inactivityLimitMs: 180 * DAY, lifetimeMs: 7 * DAY });
+  });
+
+  test('the admin\'s limits apply per provider type', () => {
+    const limits = { microsoftDays: 30, googleDays: 60, customDays: 10 };
+    assert.equal(grantRulesOf({ ...base, type: 'microsoft365' }, limits).inactivityLimitMs, 30 * DAY);
+    assert.equal(grantRulesOf({ ...base, type: 'custom' }, limits).inactivityLimitMs, 10 * DAY);
+    assert.equal(grantRulesOf({ ...base, type: 'custom', grant: 'client_credentials' }, limits).inactivityLimitMs, null);
   });
 });

@@ -1,11 +1,11 @@
 /** The token state machine, table-driven: every event from every state, and the derived display state. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EMPTY_CREDENTIAL, IllegalTransition, statusOf, transition, TOKEN_STATES, type Credential, type TokenEvent, type TokenState } from '../../../server/oauth/token-state.js';
+import { EMPTY_CREDENTIAL, forecastOf, IllegalTransition, jitterOf, RENEWAL_OVERDUE_MS, statusOf, transition, TOKEN_STATES, type Credential, type TokenEvent, type TokenState } from '../../../server/oauth/token-state.js';
 
 const NOW = 1_000_000_000;
 const pending = { kind: 'device_code' as const, userCode: 'ABCD-EFGH', verificationUri: 'https://idp.example/device', expiresAt: NOW + 600_000, intervalSeconds: 5 };
-const token = { obtainedAt: NOW - 1000, accessExpiresAt: NOW + 3_600_000, hasRefreshToken: true, canReRequest: false };
+const token = { obtainedAt: NOW - 1000, accessExpiresAt: NOW + 3_600_000, hasRefreshToken: true, canReRequest: false, grantAt: NOW - 1000, renewedAt: null, renewals: 0, refreshExpiresAt: null };
 
 /** One credential in each displayed state. */
 const IN_STATE: Record<TokenState, Credential> = {
@@ -88,5 +88,56 @@ describe('displayed state and reason', () => {
 
   test('exactly the four states of the printer guide exist', () => {
     assert.deepEqual([...TOKEN_STATES], ['not_obtained', 'awaiting_authorization', 'obtained', 'invalid']);
+  });
+});
+
+describe('keeping the grant alive and forecasting its end', () => {
+  const DAY = 24 * 60 * 60_000;
+  const microsoft = { inactivityLimitMs: 90 * DAY, lifetimeMs: null };
+
+  test('a renewal keeps when the grant began and counts itself; a new sign-in starts over', () => {
+    const renewedAt = NOW + DAY;
+    const fresh = { ...token, obtainedAt: renewedAt, grantAt: renewedAt, accessExpiresAt: renewedAt + 3_600_000 };
+    const after = transition(IN_STATE.obtained, { type: 'tokens_received', token: fresh, scope: 'mail.smtp' }, renewedAt).token!;
+    assert.deepEqual([after.grantAt, after.renewedAt, after.renewals, after.accessExpiresAt], [token.grantAt, renewedAt, 1, renewedAt + 3_600_000]);
+    const signedIn = transition(IN_STATE.awaiting_authorization, { type: 'tokens_received', token: fresh, scope: 'mail.smtp' }, renewedAt).token!;
+    assert.deepEqual([signedIn.grantAt, signedIn.renewedAt, signedIn.renewals], [renewedAt, null, 0]);
+  });
+
+  test('a refresh token end the provider gave is kept until it says another', () => {
+    const withEnd = { ...token, refreshExpiresAt: NOW + 7 * DAY };
+    const after = transition({ ...IN_STATE.obtained, token: withEnd }, { type: 'tokens_received', token, scope: 'x' }, NOW + DAY).token!;
+    assert.equal(after.refreshExpiresAt, NOW + 7 * DAY);
+  });
+
+  test('renewal at a third of the inactivity limit, ±10 % jitter, from the last use', () => {
+    const none = forecastOf(token, microsoft, 0, NOW);
+    assert.equal(none.nextRenewalAt, token.grantAt + 30 * DAY);
+    assert.equal(none.signInBy, null, 'a healthy Microsoft grant has no forecast end');
+    assert.equal(forecastOf(token, microsoft, 1, NOW).nextRenewalAt, token.grantAt + 33 * DAY);
+    assert.equal(forecastOf(token, microsoft, -1, NOW).nextRenewalAt, token.grantAt + 27 * DAY);
+    const renewed = { ...token, renewedAt: NOW + 10 * DAY, renewals: 1 };
+    assert.equal(forecastOf(renewed, microsoft, 0, NOW).nextRenewalAt, NOW + 40 * DAY);
+  });
+
+  test('the jitter is fixed per grant and spread over [-1, 1]', () => {
+    assert.equal(jitterOf('1\u0000a@example.com'), jitterOf('1\u0000a@example.com'));
+    const values = Array.from({ length: 200 }, (_, i) => jitterOf(`printer-${i}`));
+    assert.ok(values.every((v) => v >= -1 && v <= 1));
+    assert.ok(Math.min(...values) < -0.8 && Math.max(...values) > 0.8, 'jitter spreads printers apart');
+  });
+
+  test('renewals that keep failing make the inactivity limit the forecast end', () => {
+    const due = token.grantAt + 30 * DAY;
+    assert.equal(forecastOf(token, microsoft, 0, due + RENEWAL_OVERDUE_MS - 1).signInBy, null);
+    assert.equal(forecastOf(token, microsoft, 0, due + RENEWAL_OVERDUE_MS).signInBy, token.grantAt + 90 * DAY);
+  });
+
+  test('Google Testing: 7 days after the sign-in whatever the renewals; refresh_token_expires_in when sent', () => {
+    const testing = { inactivityLimitMs: 180 * DAY, lifetimeMs: 7 * DAY };
+    const renewed = { ...token, renewedAt: NOW + DAY, renewals: 3 };
+    assert.equal(forecastOf(renewed, testing, 0, NOW + DAY).signInBy, token.grantAt + 7 * DAY);
+    assert.equal(forecastOf({ ...token, refreshExpiresAt: NOW + 5 * DAY }, testing, 0, NOW).signInBy, NOW + 5 * DAY);
+    assert.equal(forecastOf({ ...token, hasRefreshToken: false }, testing, 0, NOW).signInBy, null, 'nothing to forecast without a refresh token');
   });
 });

@@ -63,7 +63,7 @@ test('the certificate page shows fingerprint and expiry; a mismatching pair is r
     const before = await servedFingerprint(device.device.httpsUrl);
     const page = await panel.get('/settings/security/tls');
     assert.ok(page.html.includes(before), 'the page shows the served certificate\'s fingerprint');
-    assert.match(textOf(page.html), /Valid until \d{4}-\d\d-\d\d/);
+    assert.match(textOf(page.html), /Valid until [A-Z][a-z]{2} \d{1,2}, \d{4}/);
 
     const one = await generate([{ name: 'commonName', value: 'printer.example' }], { keyType: 'ec', curve: 'P-256' });
     const other = await generate([{ name: 'commonName', value: 'other.example' }], { keyType: 'ec', curve: 'P-256' });
@@ -102,6 +102,49 @@ test('the admin can turn the HTTP redirect back on; plain HTTP then no longer se
     assert.equal(redirect.status, 301);
     const stranger = new PanelClient(device.device.url);
     await assert.rejects(stranger.login(ADMIN_PASSWORD), 'plain HTTP no longer serves the panel');
+  } finally {
+    await device.close();
+  }
+});
+
+/** What a browser learns from the HTTPS port's answer: does it pin the panel to HTTPS (HSTS)? */
+function httpsHeaders(url: string): Promise<Record<string, string | string[] | undefined>> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { rejectUnauthorized: false }, (response) => {
+      response.resume();
+      resolve(response.headers);
+    }).on('error', reject);
+  });
+}
+
+test('HSTS only over HTTPS and only once the admin installed a CA-issued certificate; never with the self-signed one', async () => {
+  const device = await bootDevice();
+  try {
+    const selfSigned = await httpsHeaders(`${device.device.httpsUrl}/login`);
+    assert.equal(selfSigned['strict-transport-security'], undefined, 'the self-signed certificate: no HSTS (it would lock the admin out)');
+    assert.match(String(selfSigned['permissions-policy']), /camera=\(\)/);
+
+    const ca = await generate([{ name: 'commonName', value: 'Lab CA' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256', extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, critical: true }] });
+    const leaf = await generate([{ name: 'commonName', value: 'printer.example' }], {
+      keyType: 'ec', curve: 'P-256', algorithm: 'sha256', ca: { key: ca.private, cert: ca.cert },
+      extensions: [{ name: 'basicConstraints', cA: false }, { name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }],
+    });
+    const panel = await device.panel();
+    const sha1 = await generate([{ name: 'commonName', value: 'old.example' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha1', ca: { key: ca.private, cert: ca.cert } });
+    const weak = await panel.submit('/settings/security/tls/certificate', { cert: sha1.cert, key: sha1.private }, '/settings/security/tls');
+    assert.equal(weak.status, 400, 'a certificate OpenSSL will not serve is refused, not saved');
+    assert.match(textOf(weak.html), /Nothing was changed: The device's TLS library refuses this certificate/);
+    const installed = await panel.submit('/settings/security/tls/certificate', { cert: leaf.cert, key: leaf.private }, '/settings/security/tls');
+    assert.match(textOf(installed.html), /The certificate has been installed/);
+
+    assert.match(String((await httpsHeaders(`${device.device.httpsUrl}/login`))['strict-transport-security']), /^max-age=\d{7,}$/);
+    const plain = await fetch(`${device.device.url}/login`);
+    assert.equal(plain.headers.get('strict-transport-security'), null, 'never over plain HTTP');
+
+    const page = await panel.get('/settings/security/tls');
+    const regenerated = await panel.request('POST', '/settings/security/tls/regenerate', { _csrf: csrfTokenOf(page.html), confirm: 'ok' });
+    assert.match(textOf(regenerated.html), /A new self-signed certificate has been made/);
+    assert.equal((await httpsHeaders(`${device.device.httpsUrl}/login`))['strict-transport-security'], undefined, 'back to self-signed: no HSTS again');
   } finally {
     await device.close();
   }

@@ -57,7 +57,20 @@ describe('admin login and session', () => {
     assert.ok(before.html.includes('name="_csrf"'));
   });
 
+  test('/favicon.ico answers the panel icon to anyone, cacheable, without a login redirect', async () => {
+    const response = await fetch(new URL('/favicon.ico', device.device.url), { redirect: 'manual' });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^image\/svg\+xml/);
+    assert.match(response.headers.get('cache-control') ?? '', /max-age=86400/);
+    assert.doesNotMatch(response.headers.get('cache-control') ?? '', /no-store/);
+    assert.equal(await response.text(), fs.readFileSync(new URL('../../../../public/favicon.svg', import.meta.url), 'utf8'));
+  });
+
   test('security headers are set on every page', async () => {
+    for (const path of ['/', '/static/panel.css']) {
+      const headers = (await fetch(new URL(path, device.device.url), { redirect: 'manual' })).headers;
+      for (const feature of ['camera', 'microphone', 'geolocation', 'usb']) assert.match(headers.get('permissions-policy') ?? '', new RegExp(`\\b${feature}=\\(\\)`), `${path}: ${feature} denied`);
+    }
     const response = await fetch(new URL('/login', device.device.url));
     assert.match(response.headers.get('content-security-policy') ?? '', /default-src 'self'/);
     assert.match(response.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);

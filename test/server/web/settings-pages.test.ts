@@ -32,7 +32,7 @@ describe('settings pages', () => {
 
   test('the E-mail Status page has the POP fields and the Token line', async () => {
     const page = textOf((await panel.get(PAGE_PATHS.pop)).html);
-    for (const label of ['POP3 Server', 'Port Number', 'Check Interval', 'Enable SSL/TLS', 'Authentication Method', 'Plain', 'OAuth 2.0', 'Provider', 'Account Name', 'Token: Not obtained']) {
+    for (const label of ['Protocol', 'POP3', 'IMAP', 'Mail Server', 'Port Number', 'IMAP Port Number', 'Folder', 'Check Interval', 'Enable SSL/TLS', 'Authentication Method', 'Plain', 'OAuth 2.0', 'Provider', 'Account Name', 'Token: Not obtained']) {
       assert.ok(page.includes(label), `POP page shows "${label}"`);
     }
     assert.ok(page.includes('System Settings › System Control › E-mail Alert/Status › E-mail Status'));
@@ -52,6 +52,20 @@ describe('settings pages', () => {
     const saved = await panel.get(PAGE_PATHS.smtp);
     assert.equal(valueOf(saved.html, 'primaryServer'), 'smtp.office365.com', 'the saved value is unchanged');
     assert.equal(valueOf(saved.html, 'port'), '587');
+  });
+
+  test('IMAP: its own port (993) and a Folder, which must not be blank; POP3\'s port is kept for a switch back', async () => {
+    const imap = { protocol: 'imap', server: 'outlook.office365.com', imapPort: '993', folder: '', checkInterval: '15', ssl: 'tls', authMethod: 'plain', userName: 'scanner', password: 'imap-secret-1' };
+    const bad = await panel.saveSettings('pop', imap);
+    assert.equal(bad.status, 400);
+    assert.equal(fieldErrorOf(bad.html, 'folder'), 'Enter a value.');
+    const saved = await panel.saveSettings('pop', { ...imap, folder: 'INBOX/Scans' });
+    assert.equal(saved.status, 200);
+    const page = await panel.get(PAGE_PATHS.pop);
+    assert.equal(valueOf(page.html, 'protocol'), 'imap');
+    assert.equal(valueOf(page.html, 'imapPort'), '993');
+    assert.equal(valueOf(page.html, 'folder'), 'INBOX/Scans');
+    assert.equal(valueOf(page.html, 'port'), '995', 'the POP3 port keeps its value, hidden');
   });
 
   test('OAuth 2.0 needs a registered provider and an account', async () => {

@@ -1,0 +1,55 @@
+/**
+ * What needs the admin's attention about tokens, for the home page's notice and the menu's badges:
+ * a token that is Invalid, one that will need a new sign-in within 7 days, a device clock that is
+ * off. Each names the page where it is fixed. Also what the notifier tells the alert recipients.
+ */
+import type { Services } from '../services.js';
+import { MAIL_PURPOSES, mailForms, mailPagePaths, type MailPurpose } from '../settings/pages.js';
+import type { Locale, Translate } from '../i18n/index.js';
+import { clockWarning, tokenPanel } from './token-panel.js';
+
+export interface TokenNotice {
+  kind: 'invalid' | 'sign_in_soon' | 'clock';
+  text: string;
+  /** What to do, where the reason has one. */
+  remedy: string | null;
+  /** The page that fixes it, and the link's words. */
+  href: string | null;
+  fix: string | null;
+  purpose: MailPurpose | null;
+  /** Invalid and sign-in notices: the token (provider, account) and when its grant began, to tell one cause from the next. */
+  cause: string | null;
+}
+
+export function tokenNotices(services: Services, locale: Locale): TokenNotice[] {
+  const { t } = locale;
+  const notices: TokenNotice[] = [];
+  const providersInUse = new Set<number>();
+  for (const purpose of MAIL_PURPOSES) {
+    const panel = tokenPanel(services, purpose, locale);
+    const key = services.accounts.keyFor(purpose);
+    if (!panel.configured || !key) continue;
+    providersInUse.add(key.providerId);
+    const page = t(mailForms[purpose].title);
+    const link = { href: `${mailPagePaths[purpose]}#token`, fix: t('notice.fix', { page }), purpose };
+    const grantAt = services.tokens.status(key).life?.grantAt ?? 0;
+    const cause = `${key.providerId}:${key.account}:${grantAt}`;
+    if (panel.state === 'invalid') {
+      notices.push({ kind: 'invalid', text: t('notice.invalid', { page, reason: panel.reason ?? panel.stateLabel }), remedy: panel.remedy, ...link, cause: `invalid:${cause}` });
+    } else if (panel.life?.signInSoon && panel.life.signInByAt !== null) {
+      notices.push({ kind: 'sign_in_soon', text: t('notice.signInSoon', { page, time: locale.dateTime(panel.life.signInByAt) }), remedy: panel.life.testing, ...link, cause: `ending:${cause}` });
+    }
+  }
+  for (const providerId of providersInUse) {
+    const warning = clockWarning(services, providerId, locale);
+    if (warning) notices.push({ kind: 'clock', text: warning, remedy: null, href: null, fix: null, purpose: null, cause: null });
+  }
+  return notices;
+}
+
+/** The menu items (by href) that carry a badge: their page has a token needing attention. */
+export function menuBadges(notices: readonly TokenNotice[], t: Translate): Record<string, string> {
+  const badges: Record<string, string> = {};
+  for (const notice of notices) if (notice.purpose) badges[mailPagePaths[notice.purpose]] = t('notice.badge');
+  return badges;
+}

@@ -72,6 +72,9 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
     templates: viewsDir,
     root: viewsDir,
     viewExt: 'eta',
+    // Compile each template once, not on every page (what @fastify/view does unless in production):
+    // the templates ship with the firmware and do not change while the device runs.
+    production: true,
   });
 
   // ---- each page's language (the login redirect and error pages speak it too) ----

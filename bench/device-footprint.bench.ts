@@ -8,58 +8,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startAuthorizationServer, type AuthorizationServer } from '../firmware-sim/cloud/authorization-server.js';
-import { startSmtpLab, type SmtpLab } from '../firmware-sim/cloud/smtp-server.js';
 import { DEVICE_MAIN, deviceEnv, deviceNodeFlags } from '../firmware-sim/device-process.js';
 import { freePort } from '../firmware-sim/free-port.js';
-import { PanelClient } from '../firmware-sim/panel-client.js';
+import { ADMIN_PASSWORD, median, rssOf, waitForPage } from './spawned-device.js';
 
 const RUNS = 3;
 const IDLE_MS = 3000;
-/** After real use V8's memory reducer needs a little longer to give the heap back (seen: 64 → 61 MB). */
-const IDLE_AFTER_USE_MS = 20_000;
-
-
-function rssMb(child: ChildProcess): number {
-  const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
 
 async function firstPage(url: string, child: ChildProcess, started: number): Promise<number> {
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
-    try {
-      const response = await fetch(url);
-      await response.text();
-      if (response.ok) return performance.now() - started;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await waitForPage(url, child);
+  return performance.now() - started;
 }
-
-/** What a device does in its first minutes of real use: a Get Token (device code) and a mail. */
-async function use(port: number, lab: { auth: AuthorizationServer; smtp: SmtpLab }): Promise<void> {
-  const panel = new PanelClient(`http://127.0.0.1:${port}`);
-  await panel.login(ADMIN_PASSWORD);
-  const account = lab.auth.accounts[0]!.email;
-  const providerId = await panel.addProvider({ name: 'Lab', issuerUrl: lab.auth.issuer, clientId: lab.auth.device.clientId, clientSecret: lab.auth.device.clientSecret, smtpScope: lab.auth.scopes.smtp, popScope: lab.auth.scopes.pop });
-  await panel.saveSettings('smtp', { primaryServer: '127.0.0.1', port: String(lab.smtp.port), timeout: '20', senderAddress: account, ssl: 'none', authMethod: 'oauth2', providerId, account });
-  await panel.getToken('smtp');
-  await lab.auth.approveDeviceCode((await panel.tokenStatus('smtp')).pending!.userCode);
-  await panel.waitForState('smtp', ['obtained']);
-  await panel.submit('/settings/network/smtp/test-mail', {}, '/settings/network/smtp');
-}
-
-const ADMIN_PASSWORD = 'bench-password-1';
 
 async function measure(
   args: string[],
   env: Record<string, string>,
   url: (port: number) => string,
   port: number,
-  lab?: { auth: AuthorizationServer; smtp: SmtpLab },
 ): Promise<Measured> {
   const started = performance.now();
   const child = spawn(process.execPath, args, { env: { ...process.env, ...deviceEnv(), ...env }, stdio: 'ignore' });
@@ -68,24 +33,16 @@ async function measure(
     // A few more pages, then idle: what the device holds between admin visits.
     for (let i = 0; i < 10; i++) await (await fetch(url(port))).text();
     await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
-    const idle = rssMb(child);
-    if (!lab) return { firstPageMs, rssMb: idle, rssAfterUseMb: idle };
-    await use(port, lab);
-    await new Promise((resolve) => setTimeout(resolve, IDLE_AFTER_USE_MS));
-    return { firstPageMs, rssMb: idle, rssAfterUseMb: rssMb(child) };
+    return { firstPageMs, rssMb: rssOf(child.pid!).rssMb };
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
   }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
 export async function deviceFootprintBench(): Promise<void> {
   const flags = deviceNodeFlags();
   const figures = { baseline: [] as Measured[], firstBoot: [] as Measured[], boot: [] as Measured[] };
-  const auth = await startAuthorizationServer({ deviceInterval: 1 });
-  const lab = { auth, smtp: await startSmtpLab({ authorizationServer: auth }) };
   for (let run = 0; run < RUNS; run++) {
     const port = await freePort();
     figures.baseline.push(await measure([...flags, '-e', `require('node:http').createServer((q, r) => r.end('ok')).listen(${port}, '127.0.0.1')`], {}, (p) => `http://127.0.0.1:${p}/`, port));
@@ -94,7 +51,7 @@ export async function deviceFootprintBench(): Promise<void> {
     // The first boot makes the device key, the database and the certificate; every later boot just starts.
     for (const list of [figures.firstBoot, figures.boot]) {
       const httpPort = await freePort();
-      list.push(await measure([...flags, DEVICE_MAIN], { ...env, PORT: String(httpPort) }, (p) => `http://127.0.0.1:${p}/login`, httpPort, list === figures.boot ? lab : undefined));
+      list.push(await measure([...flags, DEVICE_MAIN], { ...env, PORT: String(httpPort) }, (p) => `http://127.0.0.1:${p}/login`, httpPort));
     }
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
@@ -105,13 +62,10 @@ export async function deviceFootprintBench(): Promise<void> {
   console.log(line('first page after start', m(figures.boot, 'firstPageMs'), m(figures.baseline, 'firstPageMs'), 'ms', 500));
   console.log(line('first page, very first boot', m(figures.firstBoot, 'firstPageMs'), m(figures.baseline, 'firstPageMs'), 'ms'));
   console.log(line('RSS idle', m(figures.boot, 'rssMb'), m(figures.baseline, 'rssMb'), 'MB', 64));
-  console.log(line('RSS idle after Get Token + mail', m(figures.boot, 'rssAfterUseMb'), m(figures.baseline, 'rssMb'), 'MB'));
-  await Promise.all([lab.auth.close(), lab.smtp.close()]);
+  console.log('  (RSS after use — Get Token, mail, POP check, long idle — is the device-life benchmark below)');
 }
 
 interface Measured {
   firstPageMs: number;
   rssMb: number;
-  /** After the device fetched tokens and mailed: openid-client, fetch (undici) and nodemailer are loaded. */
-  rssAfterUseMb: number;
 }

@@ -7,7 +7,7 @@
  *
  * Standalone: `node dist/bench/scan-footprint.bench.js` (after a build); also part of `npm run bench`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,39 +18,15 @@ import { startSmtpLab } from '../firmware-sim/cloud/smtp-server.js';
 import { DEVICE_MAIN, deviceEnv, deviceNodeFlags } from '../firmware-sim/device-process.js';
 import { freePort } from '../firmware-sim/free-port.js';
 import { PanelClient } from '../firmware-sim/panel-client.js';
+import { ADMIN_PASSWORD, median, resetPeak, waitForPage } from './spawned-device.js';
 
 const RUNS = 3;
 const IDLE_MS = 3000;
 const PDF_BYTES = 20 * 1024 * 1024;
-const ADMIN_PASSWORD = 'bench-password-1';
 
 function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
-}
-
-/** Resets VmHWM to the current RSS (Linux ≥ 4.0); false where the kernel does not allow it. */
-function resetPeak(pid: number): boolean {
-  try {
-    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitForPage(url: string, child: ChildProcess): Promise<void> {
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`device exited with ${child.exitCode}`);
-    try {
-      const response = await fetch(url);
-      await response.text();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 interface Measured {
@@ -117,8 +93,6 @@ async function measure(smtpPort: number, body: { to: string[]; fileName: string;
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function scanFootprintBench(): Promise<void> {
   // A 20 MB PDF is ~28 MB as a base64 MIME part: above the lab's default 25 MiB SIZE.

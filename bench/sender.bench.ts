@@ -24,7 +24,7 @@ function median(values: number[]): number {
 }
 
 /** Counts POST /token requests reaching the HTTP server listening on `port`. */
-function countTokenRequests(port: number): { readonly count: number; stop(): void } {
+export function countTokenRequests(port: number): { readonly count: number; stop(): void } {
   let count = 0;
   const onStart = (message: unknown) => {
     const { request, server } = message as { request: IncomingMessage; server: Server };

@@ -4,7 +4,6 @@
  */
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
-import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -15,7 +14,7 @@ import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from '.
 import { FormShapeError, formShapeProblem, notAForm } from './web/form-shape.js';
 import { setUpSessions } from './web/plugins/sessions.js';
 import { guardStorage, storageRefusal } from './web/plugins/storage-guard.js';
-import { publicDir, viewsDir } from './web/paths.js';
+import { viewsDir } from './web/paths.js';
 import { renderPage } from './web/render.js';
 import { addLanguageHook } from './web/plugins/language.js';
 import { authRoutes } from './web/routes/auth.js';
@@ -27,6 +26,7 @@ import { passwordRoutes } from './web/routes/password.js';
 import { oauthCallbackRoutes } from './web/routes/oauth-callback.js';
 import { tlsRoutes } from './web/routes/tls.js';
 import { popCheckRoutes } from './web/routes/pop-check.js';
+import { FAVICON_PATH, STATIC_PREFIX, staticFileRoutes } from './web/routes/static-files.js';
 import { languageRoutes, LANGUAGE_PATH } from './web/routes/language.js';
 import { alertRoutes } from './firmware/alert-routes.js';
 import { menuBadges, tokenNotices } from './web/token-notices.js';
@@ -42,7 +42,7 @@ declare module 'fastify' {
   }
 }
 
-const PUBLIC_PREFIXES = ['/login', '/static/', '/favicon.ico', LANGUAGE_PATH];
+const PUBLIC_PREFIXES = ['/login', STATIC_PREFIX, FAVICON_PATH, LANGUAGE_PATH];
 
 export interface AppOptions {
   services: Services;
@@ -66,14 +66,15 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   fastify.removeContentTypeParser(['application/json', 'text/plain']);
   fastify.addContentTypeParser('*', (request, _payload, done) => done(notAForm(request.headers['content-type']), undefined));
   await setUpSessions(fastify, services);
-  await fastify.register(fastifyStatic, { root: publicDir, prefix: '/static/', maxAge: '1h', index: false });
-  // Browsers ask for /favicon.ico whatever the page links to (a bookmark, a JSON answer): the same icon.
-  fastify.get('/favicon.ico', (_request, reply) => reply.sendFile('favicon.svg', { maxAge: '1d' }));
+  await fastify.register(staticFileRoutes);
   await fastify.register(fastifyView, {
     engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
     templates: viewsDir,
     root: viewsDir,
     viewExt: 'eta',
+    // Compile each template once, not on every page (what @fastify/view does unless in production):
+    // the templates ship with the firmware and do not change while the device runs.
+    production: true,
   });
 
   // ---- each page's language (the login redirect and error pages speak it too) ----
@@ -93,7 +94,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   });
   // The menu's badges: every page shows which setting has a token needing attention (a few SQLite reads).
   fastify.addHook('preHandler', async (request, reply) => {
-    if (!request.session.user || request.url.startsWith('/api/') || request.url.startsWith('/static/')) return;
+    if (!request.session.user || request.url.startsWith('/api/') || request.url.startsWith(STATIC_PREFIX)) return;
     reply.locals = { ...reply.locals, menuBadges: menuBadges(tokenNotices(services, request.locale), request.locale.t) };
   });
   // Every state-changing request carries the form's CSRF token.

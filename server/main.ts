@@ -2,8 +2,11 @@
 import { ConfigError, readConfig, type DeviceConfig } from './config.js';
 import { startDevice } from './device.js';
 import { translator } from './i18n/index.js';
+import { installFetchGlobals } from './oauth/provider-http.js';
 
 const t = translator('en');
+// Before any OAuth request: keeps undici (10 MB) out of the device process (see provider-http.ts).
+installFetchGlobals();
 
 let config: DeviceConfig;
 try {

@@ -49,11 +49,36 @@ function open(file: string, exclusive = false): Db {
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw Object.assign(new Error(String(check)), { code: 'SQLITE_CORRUPT' });
     migrate(db);
+    reusePreparedStatements(db);
     return db;
   } catch (err) {
     db.close();
     throw err;
   }
+}
+
+/** More distinct statements than the device's code has (a few dozen) means SQL built from data. */
+const MAX_CACHED_STATEMENTS = 256;
+
+/**
+ * better-sqlite3 compiles the SQL again on every prepare(), and a page runs the same statements on
+ * every request (session, settings, providers, token state): each statement is compiled once and the
+ * compiled one handed out again. The modes a caller may set (pluck, raw, expand) are reset on reuse.
+ */
+function reusePreparedStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const statements = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let statement = statements.get(sql);
+    if (statement) {
+      if (statement.reader) statement.pluck(false).expand(false).raw(false);
+      return statement;
+    }
+    if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+    statement = prepare(sql);
+    statements.set(sql, statement);
+    return statement;
+  }) as Db['prepare'];
 }
 
 /** The data directory 0700, the database and its WAL files 0600, even when they exist wider (a copy, an older version). */

@@ -1,4 +1,5 @@
 import Negotiator from 'negotiator';
+import { momentWriter } from './dates.js';
 import { en, type MessageKey } from './en.js';
 import { ja } from './ja.js';
 import { sv } from './sv.js';
@@ -62,10 +63,7 @@ const locales = new Map<Language, Locale>();
 export function localeFor(lang: Language): Locale {
   let locale = locales.get(lang);
   if (!locale) {
-    const dateTime = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'long' });
-    const time = new Intl.DateTimeFormat(lang, { timeStyle: 'long' });
-    const date = new Intl.DateTimeFormat(lang, { dateStyle: 'medium' });
-    locale = { lang, t: translator(lang), dateTime: (ms) => dateTime.format(ms), time: (ms) => time.format(ms), date: (ms) => date.format(ms) };
+    locale = { lang, t: translator(lang), ...momentWriter(lang) };
     locales.set(lang, locale);
   }
   return locale;

@@ -1,5 +1,6 @@
 import type * as client from 'openid-client';
 import { openid } from './openid.js';
+import { providerFetch, type ProviderRequestInit } from './provider-http.js';
 import type { Provider } from '../settings/providers.js';
 import { isLoopbackHost } from '../settings/form.js';
 import { fixedEndpoints, type Authorities, type Endpoints } from './provider-profiles.js';
@@ -73,8 +74,7 @@ export class ProviderClients {
       const config = await this.configuration(provider);
       const metadata = config.serverMetadata();
       const endpoints = ENDPOINT_NAMES.filter((name) => metadata[name]);
-      const response = await fetch(metadata.token_endpoint!, { method: 'POST', signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000) });
-      await response.body?.cancel();
+      const response = await providerFetch(metadata.token_endpoint!, { method: 'POST', signal: AbortSignal.timeout(PROVIDER_TIMEOUT_SECONDS * 1000) });
       return { ok: true, issuer: metadata.issuer, endpoints, tokenEndpointStatus: response.status };
     } catch (err) {
       const cause = err instanceof DiscoveryError ? err.cause : err;
@@ -88,16 +88,18 @@ export class ProviderClients {
     this.#clockCheck?.forget(providerId);
   }
 
-  /** Every request to the provider goes through here: its answer's `Date` is compared with the device clock. */
+  /**
+   * Every request to the provider goes through here: over the device's own HTTP client (provider-http.ts:
+   * Node's fetch would cost the device 10 MB), and its answer's `Date` is compared with the device clock.
+   */
   #observe(client: typeof import('openid-client'), provider: Provider, config: client.Configuration): client.Configuration {
     const check = this.#clockCheck;
-    if (!check) return config;
-    config[client.customFetch] = async (url, options) => {
+    config[client.customFetch] = (async (url: string, options: ProviderRequestInit) => {
       const sentAt = this.#clock();
-      const response = await fetch(url, options as RequestInit);
-      check.observe(provider.id, sentAt, this.#clock(), response.headers.get('date'));
+      const response = await providerFetch(url, options);
+      check?.observe(provider.id, sentAt, this.#clock(), response.headers.get('date'));
       return response;
-    };
+    }) as unknown as client.CustomFetch;
     return config;
   }
 
@@ -117,6 +119,7 @@ export class ProviderClients {
       const config = await client.discovery(issuer, provider.clientId, undefined, auth, {
         execute: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname) ? [client.allowInsecureRequests] : [],
         timeout: PROVIDER_TIMEOUT_SECONDS,
+        [client.customFetch]: providerFetch as unknown as client.CustomFetch,
       });
       config.timeout = PROVIDER_TIMEOUT_SECONDS;
       return this.#observe(client, provider, config);

@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { Worker } from 'node:worker_threads';
+import type { CertificateRequest } from './certificate-worker.js';
 
 export interface CertificatePair {
   cert: string;
@@ -151,23 +153,14 @@ function writeAtomic(file: string, content: string, mode: number): void {
   fs.renameSync(temp, file);
 }
 
-async function selfSigned(bindHost: string): Promise<CertificatePair> {
-  // selfsigned (and its X.509 code) is loaded only when a certificate is made, not on every boot.
-  const { generate } = await import('selfsigned');
+/** Made in a short-lived worker, so that the X.509 code does not stay in the device's heap. */
+function selfSigned(bindHost: string): Promise<CertificatePair> {
   const names = deviceNames(bindHost);
-  const now = new Date();
-  const result = await generate([{ name: 'commonName', value: names.dns.find((name) => name !== 'localhost') ?? 'localhost' }, { name: 'organizationName', value: 'MFP device (self-signed)' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    notBeforeDate: new Date(now.getTime() - 60_000),
-    notAfterDate: new Date(now.getTime() + VALID_YEARS * 365 * 24 * 3600 * 1000),
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [...names.dns.map((value) => ({ type: 2 as const, value })), ...names.ips.map((ip) => ({ type: 7 as const, ip }))] },
-    ],
+  const request: CertificateRequest = { commonName: names.dns.find((name) => name !== 'localhost') ?? 'localhost', dns: names.dns, ips: names.ips, validYears: VALID_YEARS };
+  const worker = new Worker(new URL('./certificate-worker.js', import.meta.url), { workerData: request });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (pair: CertificatePair) => resolve(pair));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`certificate worker ended (exit code ${code}) without a certificate`)));
   });
-  return { cert: result.cert, key: result.private };
 }

@@ -36,8 +36,11 @@ test('checking POP3 never loads imapflow; the first IMAP check does', { timeout:
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'imports.txt');
   fs.writeFileSync(file, '');
+  // A script file, not --input-type with -e: Node 20 refuses --input-type once a resolve hook is registered.
+  const script = path.join(dir, 'child.mjs');
+  fs.writeFileSync(script, child);
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--import', path.join(here, '../../helpers/record-imports.js'), '--input-type=module', '-e', child], { env: { ...process.env, RECORD_IMPORTS_FILE: file }, timeout: 50_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    execFile(process.execPath, ['--import', path.join(here, '../../helpers/record-imports.js'), script], { env: { ...process.env, RECORD_IMPORTS_FILE: file }, timeout: 50_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
   });
   const { afterPop, afterImap, imapWords } = JSON.parse(out) as { afterPop: string[]; afterImap: string[]; imapWords: boolean };
   assert.ok(afterPop.includes('fastify'), 'the recorder sees the device\'s packages');

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { csrfTokenOf, PanelClient, textOf } from '../../../firmware-sim/panel-client.js';
 import { openDatabase } from '../../../server/db/database.js';
-import { SqliteSessionStore } from '../../../server/web/plugins/session-store.js';
+import { SqliteSessionStore, TOUCH_AFTER_MS } from '../../../server/web/plugins/session-store.js';
 import { ADMIN_PASSWORD, bootDevice, tempDir, type TestDevice } from '../../helpers/device.js';
 
 interface RawAnswer {
@@ -86,13 +86,14 @@ describe('the session table is bounded', () => {
   test('expired sessions are swept; past the cap the least recently used are ended, and the log says so', async () => {
     const db = openDatabase(tempDir());
     const warnings: string[] = [];
-    const store = new SqliteSessionStore(db, { maxAgeMs: 60_000, maxSessions: 3, log: { warn: (_obj, msg) => void warnings.push(msg ?? '') } });
+    let now = Date.now();
+    const store = new SqliteSessionStore(db, { maxAgeMs: 10 * 60_000, maxSessions: 3, log: { warn: (_obj, msg) => void warnings.push(msg ?? '') }, now: () => now });
     try {
       const save = async (id: string) => {
         store.set(id, { user: 'admin' } as never, (err) => assert.ifError(err));
-        await new Promise((resolve) => setTimeout(resolve, 3)); // one use after another, not in the same millisecond
+        now += TOUCH_AFTER_MS + 1; // one use after another, each a little over a minute later
       };
-      db.prepare('INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)').run('expired', '{}', Date.now() - 1);
+      db.prepare('INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)').run('expired', '{}', now - 1);
       assert.equal(store.sweep(), 1);
       for (const id of ['a', 'b', 'c']) await save(id);
       await save('a'); // used again: now the most recent
@@ -106,6 +107,40 @@ describe('the session table is bounded', () => {
       assert.equal(store.destroyOthers('d'), 2);
       await save('a');
       assert.deepEqual((db.prepare('SELECT id FROM sessions').all() as { id: string }[]).map((row) => row.id), ['d']);
+    } finally {
+      store.close();
+      db.close();
+    }
+  });
+
+  test('a page that changes nothing rewrites its session only once the expiry has moved on by a minute; a change is written at once', async () => {
+    const db = openDatabase(tempDir());
+    let now = Date.now();
+    const maxAgeMs = 10 * 60_000;
+    const store = new SqliteSessionStore(db, { maxAgeMs, log: { warn: () => undefined }, now: () => now });
+    const row = () => db.prepare("SELECT data, expires_at FROM sessions WHERE id = 's'").get() as { data: string; expires_at: number };
+    const save = (session: object) => store.set('s', session as never, (err) => assert.ifError(err));
+    const load = () => new Promise((resolve, reject) => store.get('s', (err, session) => (err ? reject(err) : resolve(session))));
+    try {
+      const first = now;
+      save({ user: 'admin', cookie: { expires: new Date(now + maxAgeMs) } });
+      now += TOUCH_AFTER_MS - 1_000;
+      save({ user: 'admin', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, first + maxAgeMs, 'under a minute later, the same session: the row is not rewritten');
+      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, now + maxAgeMs, 'a changed session is written at once');
+      assert.match(row().data, /device-code/);
+      now += TOUCH_AFTER_MS + 1;
+      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, now + maxAgeMs, 'over a minute later, the expiry moves on');
+
+      // Idle past the expiry (late by under a minute at most): the session is gone.
+      now += maxAgeMs + 1;
+      assert.equal(await load(), null);
+      assert.equal(store.sweep(), 1);
+      // Used again after that, the same id is stored anew, not skipped as already written.
+      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, now + maxAgeMs);
     } finally {
       store.close();
       db.close();

@@ -16,6 +16,7 @@ interface StoredPage {
 export class SettingsRepository {
   /** Parsed rows by page id; null: nothing saved. Never handed out: callers get copies. */
   readonly #cache = new Map<string, Readonly<StoredPage> | null>();
+  #version = 0;
 
   constructor(
     private readonly db: Db,
@@ -32,9 +33,15 @@ export class SettingsRepository {
     return stored ?? undefined;
   }
 
+  /** Moves on with every change of the settings: what is derived from them can be kept until then. */
+  get version(): number {
+    return this.#version;
+  }
+
   /** For the one writer of the table besides save() (the device key check at start, which retires or restores secrets). */
   forgetCached(): void {
     this.#cache.clear();
+    this.#version++;
   }
 
   /** The page's values (defaults where nothing is saved yet). */
@@ -63,5 +70,6 @@ export class SettingsRepository {
       .run(spec.id, JSON.stringify({ values, sealed } satisfies StoredPage), Date.now());
     // Dropped, not replaced: the next read parses what was written, so a failed write leaves no stale copy.
     this.#cache.delete(spec.id);
+    this.#version++;
   }
 }

@@ -4,7 +4,9 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { csrfTokenOf, PanelClient, textOf } from '../../../firmware-sim/panel-client.js';
 import { openDatabase } from '../../../server/db/database.js';
+import { Signer } from '@fastify/cookie';
 import { SqliteSessionStore, TOUCH_AFTER_MS } from '../../../server/web/plugins/session-store.js';
+import { RememberingSigner } from '../../../server/web/plugins/sessions.js';
 import { ADMIN_PASSWORD, bootDevice, tempDir, type TestDevice } from '../../helpers/device.js';
 
 interface RawAnswer {
@@ -192,5 +194,24 @@ describe('password guesses are limited, and only wrong passwords count', () => {
     // The same budget as the login page: guessing here does not buy more guesses there.
     const login = await new PanelClient(device.device.url).submit('/login', { user: 'admin', password: ADMIN_PASSWORD });
     assert.equal(login.status, 429);
+  });
+});
+
+describe('cookie signatures, remembered', () => {
+  test('sign the same as the plain signer; a forged or altered cookie is refused after the real one was checked', () => {
+    const secret = 'x'.repeat(32);
+    const plain = new Signer(secret);
+    const signer = new RememberingSigner(secret);
+    const cookie = signer.sign('session-id-1');
+    assert.equal(cookie, plain.sign('session-id-1'));
+    assert.equal(signer.sign('session-id-1'), cookie, 'the second time, remembered');
+    for (let round = 0; round < 2; round++) assert.deepEqual(signer.unsign(cookie), { valid: true, renew: false, value: 'session-id-1' });
+    const forged = `${cookie.slice(0, -2)}AA`;
+    assert.equal(signer.unsign(forged).valid, false);
+    assert.equal(signer.unsign(`session-id-2${cookie.slice('session-id-1'.length)}`).valid, false, 'the signature of one id does not pass for another');
+    assert.equal(new RememberingSigner('y'.repeat(32)).unsign(cookie).valid, false, 'another secret refuses it');
+    // More cookies than it keeps: the oldest are checked in full again, still right.
+    for (let i = 0; i < 100; i++) assert.equal(signer.unsign(signer.sign(`id-${i}`)).value, `id-${i}`);
+    assert.equal(signer.unsign(cookie).value, 'session-id-1');
   });
 });

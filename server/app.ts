@@ -3,14 +3,13 @@
  * then routes (the shape of fastify/demo).
  */
 import fastifyFormbody from '@fastify/formbody';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import crypto from 'node:crypto';
 import { DEFAULT_LANGUAGE, localeFor } from './i18n/index.js';
 import type { Services } from './services.js';
-import { CSP_DIRECTIVES, PERMISSIONS_POLICY, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
+import { SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY } from './web/csp.js';
 import { FormShapeError, formShapeProblem, notAForm } from './web/form-shape.js';
 import { setUpSessions } from './web/plugins/sessions.js';
 import { guardStorage, storageRefusal } from './web/plugins/storage-guard.js';
@@ -51,16 +50,13 @@ export interface AppOptions {
 export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services }) => {
   fastify.decorate('services', services);
 
-  // ---- external plugins ----
-  await fastify.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { ...CSP_DIRECTIVES },
-    },
-    // Not helmet's: HSTS depends on the certificate (the onRequest hook below).
-    strictTransportSecurity: false,
-    referrerPolicy: { policy: 'no-referrer' },
+  // ---- the security headers (built once; first, so every answer has them), and HSTS, which depends on the certificate ----
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (request.protocol === 'https' && !services.certificates.info().selfSigned) reply.header('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
   });
+
+  // ---- external plugins ----
   await fastify.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
   // Forms only (see web/form-shape.ts): any other body, JSON included, is refused unread.
   fastify.removeContentTypeParser(['application/json', 'text/plain']);
@@ -79,12 +75,6 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
 
   // ---- each page's language (the login redirect and error pages speak it too) ----
   addLanguageHook(fastify);
-  // ---- the headers helmet does not set ----
-  fastify.addHook('onRequest', async (request, reply) => {
-    reply.header('Cache-Control', 'no-store');
-    reply.header('Permissions-Policy', PERMISSIONS_POLICY);
-    if (request.protocol === 'https' && !services.certificates.info().selfSigned) reply.header('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
-  });
   // ---- the admin must be logged in everywhere but the login page and static files ----
   fastify.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PREFIXES.some((prefix) => request.url.startsWith(prefix))) return;

@@ -61,12 +61,13 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
     whenWritable(storage, () => storage.recordRecovery(opened.recovery!));
   }
   const box = SecretBox.openOrCreate(config.dataDir);
+  const settings = new SettingsRepository(db, box);
   whenWritable(storage, () => {
     const keyCheck = checkDeviceKey(db, box);
+    settings.forgetCached(); // the check may have retired or restored sealed settings
     if (keyCheck.kind === 'replaced') log.error({ storage: 'key_replaced', retired: keyCheck.retired }, 'device.key is not the key the secrets were sealed with: they must be entered again');
     if (keyCheck.kind === 'restored') log.warn({ storage: 'key_restored', restored: keyCheck.restored }, 'an earlier device.key is back: the secrets it sealed are restored');
   });
-  const settings = new SettingsRepository(db, box);
   const providers = new ProviderRepository(db, box);
   const offset = config.clockOffsetMs;
   const clock = offset ? () => Date.now() + offset : Date.now;

@@ -17,6 +17,12 @@ export interface ClockSkew {
 
 export class ClockCheck {
   readonly #latest = new Map<number, ClockSkew>();
+  #version = 0;
+
+  /** Moves on with every measurement kept or forgotten. */
+  get version(): number {
+    return this.#version;
+  }
 
   /** One answer: sent and received on the device's clock, and the provider's `Date` header. */
   observe(providerId: number, sentAt: number, receivedAt: number, dateHeader: string | null): void {
@@ -28,6 +34,7 @@ export class ClockCheck {
     const raw = (sentAt + receivedAt) / 2 - providerTime;
     const skewMs = Math.abs(raw) <= slack ? 0 : raw - Math.sign(raw) * slack;
     this.#latest.set(providerId, { providerId, skewMs: Math.round(skewMs), at: receivedAt });
+    this.#version++;
   }
 
   /** The latest measurement of each provider whose clock is more than MAX_CLOCK_SKEW_MS from the device's. */
@@ -36,6 +43,6 @@ export class ClockCheck {
   }
 
   forget(providerId: number): void {
-    this.#latest.delete(providerId);
+    if (this.#latest.delete(providerId)) this.#version++;
   }
 }

@@ -209,6 +209,7 @@ export class TokenStore {
   readonly #log: Logger;
   readonly #renewalMarginMs: number;
   readonly #now: () => number;
+  #version = 0;
   readonly #rules: (provider: Provider) => GrantRules;
   /** Background polls of pending device authorizations. */
   readonly #polls = new Map<string, { controller: AbortController; done: Promise<void> }>();
@@ -226,6 +227,11 @@ export class TokenStore {
     this.#renewalMarginMs = options.renewalMarginMs ?? 5 * 60_000;
     this.#now = options.clock ?? Date.now;
     this.#rules = options.rules ?? (() => NO_GRANT_RULES);
+  }
+
+  /** Moves on with every write of a credential: what is derived from the tokens can be kept until then. */
+  get version(): number {
+    return this.#version;
   }
 
   /** The device's clock as the store sees it (the renewal schedule and the pages use the same). */
@@ -366,6 +372,7 @@ export class TokenStore {
     };
     // Single use: the state stops matching before the code is exchanged, so a replay finds nothing.
     this.#db.prepare('UPDATE credentials SET pending_state_hash = NULL WHERE provider_id = ? AND account = ?').run(key.providerId, normalizeAccount(key.account));
+    this.#version++;
     if (credential.pending.expiresAt <= this.#now()) return fail({ code: 'authorization_timeout' });
     const error = callbackUrl.searchParams.get('error');
     if (error) {
@@ -730,6 +737,7 @@ export class TokenStore {
   }
 
   #write(key: TokenKey, credential: Credential, secrets: Secrets, grant: Grant): void {
+    this.#version++;
     const account = normalizeAccount(key.account);
     if (credential === EMPTY_CREDENTIAL) {
       this.#db.prepare('DELETE FROM credentials WHERE provider_id = ? AND account = ?').run(key.providerId, account);

@@ -99,10 +99,17 @@ interface ProviderRow {
 }
 
 export class ProviderRepository {
+  #version = 0;
+
   constructor(
     private readonly db: Db,
     private readonly box: SecretBox,
   ) {}
+
+  /** Moves on with every provider saved or deleted: what is derived from them can be kept until then. */
+  get version(): number {
+    return this.#version;
+  }
 
   #toProvider(row: ProviderRow): Provider {
     const settings = JSON.parse(row.json) as Record<string, string>;
@@ -150,6 +157,7 @@ export class ProviderRepository {
 
   /** Creates (id undefined) or updates a provider; a blank secret keeps the stored one. Returns the id. */
   save(id: number | undefined, values: FormValues, clientSecret: string | undefined): number {
+    this.#version++;
     const { name, type, ...settings } = values;
     const json = JSON.stringify(settings);
     // updated_at also versions the cached client configuration: it must change on every save.
@@ -168,5 +176,6 @@ export class ProviderRepository {
 
   delete(id: number): void {
     this.db.prepare('DELETE FROM providers WHERE id = ?').run(id);
+    this.#version++;
   }
 }

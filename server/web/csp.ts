@@ -1,9 +1,9 @@
 /**
- * The panel's Content-Security-Policy, in one place: helmet serves it on every page, and the Get Token
+ * The panel's security headers, in one place. The Content-Security-Policy is sent on every page, and the Get Token
  * confirmation of a browser sign-in widens form-action to the provider's origin — Chromium applies
  * form-action to the redirect that answers the form, so without it the browser never leaves the device.
  */
-export const CSP_DIRECTIVES = {
+const CSP_DIRECTIVES = {
   defaultSrc: ["'self'"],
   scriptSrc: ["'self'"],
   styleSrc: ["'self'"],
@@ -39,3 +39,24 @@ export const PERMISSIONS_POLICY = [
  * to a self-signed certificate (Regenerate) and needs the browser to forget.
  */
 export const STRICT_TRANSPORT_SECURITY = 'max-age=15552000';
+
+/**
+ * The headers every answer carries, built once (helmet's set, as @fastify/helmet sent them, which
+ * rebuilt them on every request): the policy above, no referrer, no sniffing, no framing, and the
+ * cross-origin isolation helmet defaults to. HSTS is not among them: it depends on the certificate.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': contentSecurityPolicy(),
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
+  'x-frame-options': 'SAMEORIGIN',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
+  'permissions-policy': PERMISSIONS_POLICY,
+  'cache-control': 'no-store',
+});

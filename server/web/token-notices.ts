@@ -21,18 +21,48 @@ export interface TokenNotice {
   cause: string | null;
 }
 
-export function tokenNotices(services: Services, locale: Locale): TokenNotice[] {
+/**
+ * Every page asks (the menu badges), so the notices are kept: they change only with a token, the
+ * settings, a provider or a clock measurement (each store's version), or as the device's clock moves
+ * on, for which this is how late a notice may be (a sign-in deadline is days away).
+ */
+const NOTICES_KEPT_MS = 1_000;
+
+interface KeptNotices {
+  inputs: string;
+  at: number;
+  notices: readonly TokenNotice[];
+}
+
+/** Per device (a test process runs several), per language. */
+const kept = new WeakMap<Services, Map<Locale, KeptNotices>>();
+
+const inputsOf = (services: Services) => `${services.tokens.version}.${services.settings.version}.${services.providers.version}.${services.clockCheck.version}`;
+
+export function tokenNotices(services: Services, locale: Locale): readonly TokenNotice[] {
+  const now = services.clock();
+  const inputs = inputsOf(services);
+  let byLocale = kept.get(services);
+  if (!byLocale) kept.set(services, (byLocale = new Map()));
+  const last = byLocale.get(locale);
+  if (last && last.inputs === inputs && now >= last.at && now - last.at < NOTICES_KEPT_MS) return last.notices;
+  const notices = Object.freeze(noticesNow(services, locale, now));
+  byLocale.set(locale, { inputs, at: now, notices });
+  return notices;
+}
+
+function noticesNow(services: Services, locale: Locale, now: number): TokenNotice[] {
   const { t } = locale;
   const notices: TokenNotice[] = [];
   const providersInUse = new Set<number>();
   for (const purpose of MAIL_PURPOSES) {
-    const panel = tokenPanel(services, purpose, locale);
+    const panel = tokenPanel(services, purpose, locale, now);
     const key = services.accounts.keyFor(purpose);
     if (!panel.configured || !key) continue;
     providersInUse.add(key.providerId);
     const page = t(mailForms[purpose].title);
     const link = { href: `${mailPagePaths[purpose]}#token`, fix: t('notice.fix', { page }), purpose };
-    const grantAt = services.tokens.status(key).life?.grantAt ?? 0;
+    const grantAt = services.tokens.status(key, now).life?.grantAt ?? 0;
     const cause = `${key.providerId}:${key.account}:${grantAt}`;
     if (panel.state === 'invalid') {
       notices.push({ kind: 'invalid', text: t('notice.invalid', { page, reason: panel.reason ?? panel.stateLabel }), remedy: panel.remedy, ...link, cause: `invalid:${cause}` });

@@ -15,7 +15,16 @@ export interface SessionStoreOptions {
   /** How often expired rows are deleted. */
   sweepEveryMs?: number;
   log: SessionStoreLogger;
+  /** The time, in ms (tests move it on). */
+  now?: () => number;
 }
+
+/**
+ * A request that changes nothing in its session rewrites the row only once its expiry has moved on
+ * by this much: the idle expiry (and the least-recently-used order, read from the same column) is
+ * then late by at most a minute, and a page costs no database write.
+ */
+export const TOUCH_AFTER_MS = 60_000;
 
 /**
  * Keeps admin sessions in the device database, so a restart does not log the admin out and a pending
@@ -35,26 +44,34 @@ export class SqliteSessionStore {
    * write it back when it finishes (every request saves its session). Only ids; the newest few hundred.
    */
   readonly #ended = new Set<string>();
+  /** What this store last wrote of each session: its data less the cookie (whose expiry moves on every request), and the row's expiry. */
+  readonly #written = new Map<string, { content: string; expiresAt: number }>();
+  readonly #now: () => number;
 
   constructor(db: Db, options: SessionStoreOptions) {
     this.#db = db;
     this.#maxAgeMs = options.maxAgeMs;
     this.#maxSessions = options.maxSessions ?? 100;
     this.#log = options.log;
+    this.#now = options.now ?? Date.now;
     this.#sweeper = setInterval(() => this.sweep(), options.sweepEveryMs ?? 10 * 60 * 1000);
     this.#sweeper.unref();
   }
 
   set(sessionId: string, session: SessionData, callback: Callback): void {
     try {
+      const expiresAt = this.#now() + this.#maxAgeMs;
+      const content = JSON.stringify({ ...session, cookie: undefined });
+      const written = this.#written.get(sessionId);
+      if (written && written.content === content && expiresAt - written.expiresAt < TOUCH_AFTER_MS) return callback();
       const data = JSON.stringify(session);
-      const expiresAt = Date.now() + this.#maxAgeMs;
-      // The common case (a request of a known session) is one UPDATE; only a new session counts rows.
+      // A request of a known session is one UPDATE; only a new session counts rows.
       const updated = this.#db.prepare('UPDATE sessions SET data = ?, expires_at = ? WHERE id = ?').run(data, expiresAt, sessionId).changes;
       if (!updated && !this.#ended.has(sessionId)) {
         this.#db.prepare('INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)').run(sessionId, data, expiresAt);
         this.#enforceCap();
       }
+      if (updated || !this.#ended.has(sessionId)) this.#written.set(sessionId, { content, expiresAt });
       callback();
     } catch (err) {
       callback(err);
@@ -64,7 +81,10 @@ export class SqliteSessionStore {
   get(sessionId: string, callback: (err: unknown, session?: SessionData | null) => void): void {
     try {
       const row = this.#db.prepare('SELECT data, expires_at FROM sessions WHERE id = ?').get(sessionId) as { data: string; expires_at: number } | undefined;
-      if (!row || row.expires_at < Date.now()) return callback(null, null);
+      if (!row || row.expires_at < this.#now()) {
+        this.#written.delete(sessionId);
+        return callback(null, null);
+      }
       callback(null, JSON.parse(row.data) as SessionData);
     } catch (err) {
       callback(err);
@@ -90,7 +110,9 @@ export class SqliteSessionStore {
 
   /** Deletes expired sessions; returns how many. */
   sweep(): number {
-    return this.#db.prepare('DELETE FROM sessions WHERE expires_at < ?').run(Date.now()).changes;
+    const now = this.#now();
+    for (const [id, written] of this.#written) if (written.expiresAt < now) this.#written.delete(id);
+    return this.#db.prepare('DELETE FROM sessions WHERE expires_at < ?').run(now).changes;
   }
 
   count(): number {
@@ -102,7 +124,10 @@ export class SqliteSessionStore {
   }
 
   #remember(ids: string[]): void {
-    for (const id of ids) this.#ended.add(id);
+    for (const id of ids) {
+      this.#ended.add(id);
+      this.#written.delete(id);
+    }
     for (const id of this.#ended) {
       if (this.#ended.size <= 4 * this.#maxSessions) break;
       this.#ended.delete(id);
@@ -115,8 +140,9 @@ export class SqliteSessionStore {
     this.sweep();
     const stillOver = this.count() - this.#maxSessions;
     if (stillOver <= 0) return;
-    // expires_at moves with every request, so the smallest is the session unused the longest.
-    this.#db.prepare('DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY expires_at LIMIT ?)').run(stillOver);
+    // expires_at moves with use (to within TOUCH_AFTER_MS), so the smallest is the session unused the longest.
+    const ended = this.#db.prepare('DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY expires_at LIMIT ?) RETURNING id').pluck().all(stillOver) as string[];
+    for (const id of ended) this.#written.delete(id);
     this.#log.warn({ ended: stillOver, maxSessions: this.#maxSessions }, 'session table full: the least recently used sessions were ended');
   }
 }

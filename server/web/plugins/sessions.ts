@@ -3,7 +3,7 @@
  * logged-in admins only), the CSRF secret (a signed cookie, so the login form stores nothing on the
  * device) and the limit on password guesses.
  */
-import fastifyCookie from '@fastify/cookie';
+import fastifyCookie, { Signer, type UnsignResult } from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifySession from '@fastify/session';
 import type { FastifyInstance } from 'fastify';
@@ -23,15 +23,53 @@ declare module 'fastify' {
 export const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
 export const CSRF_COOKIE = '_csrf';
 
+/** A handful of admins, each with a session and a CSRF cookie: room for them all. */
+const SIGNATURES_KEPT = 64;
+
+/**
+ * Every page checks the signatures of the session and CSRF cookies and signs the session cookie
+ * again (its expiry rolls): an HMAC each time, for the same few values. This signer remembers its
+ * last answers for the values it signed or found valid (never for a forgery, which gets the full check).
+ */
+export class RememberingSigner {
+  readonly #signer: Signer;
+  readonly #signed = new Map<string, string>();
+  readonly #valid = new Map<string, string>();
+
+  constructor(secret: string) {
+    this.#signer = new Signer(secret);
+  }
+
+  sign = (value: string): string => {
+    let signed = this.#signed.get(value);
+    if (signed === undefined) remember(this.#signed, value, (signed = this.#signer.sign(value)));
+    return signed;
+  };
+
+  unsign = (input: string): UnsignResult => {
+    const known = this.#valid.get(input);
+    if (known !== undefined) return { valid: true, renew: false, value: known };
+    const result = this.#signer.unsign(input);
+    if (result.valid && !result.renew) remember(this.#valid, input, result.value);
+    return result;
+  };
+}
+
+function remember(kept: Map<string, string>, key: string, value: string): void {
+  kept.set(key, value);
+  // Map order is insertion order: the oldest goes first.
+  if (kept.size > SIGNATURES_KEPT) kept.delete(kept.keys().next().value!);
+}
+
 export async function setUpSessions(fastify: FastifyInstance, services: Services): Promise<void> {
   const store = new SqliteSessionStore(services.db, { maxAgeMs: SESSION_MAX_AGE_MS, log: fastify.log });
   fastify.addHook('onClose', async () => store.close());
   fastify.decorate('sessionStore', store);
   fastify.decorate('guesses', new GuessLimiter());
 
-  await fastify.register(fastifyCookie, { secret: services.box.derive('csrf-cookie') });
+  await fastify.register(fastifyCookie, { secret: new RememberingSigner(services.box.derive('csrf-cookie')) });
   await fastify.register(fastifySession, {
-    secret: services.box.derive('session-cookie'),
+    secret: new RememberingSigner(services.box.derive('session-cookie')),
     cookieName: 'mfp_session',
     saveUninitialized: false,
     // While the storage is full, sessions live in memory (the admin can still log in and read the panel).

@@ -4,7 +4,9 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { csrfTokenOf, PanelClient, textOf } from '../../../firmware-sim/panel-client.js';
 import { openDatabase } from '../../../server/db/database.js';
-import { SqliteSessionStore } from '../../../server/web/plugins/session-store.js';
+import { Signer } from '@fastify/cookie';
+import { SqliteSessionStore, TOUCH_AFTER_MS } from '../../../server/web/plugins/session-store.js';
+import { RememberingSigner } from '../../../server/web/plugins/sessions.js';
 import { ADMIN_PASSWORD, bootDevice, tempDir, type TestDevice } from '../../helpers/device.js';
 
 interface RawAnswer {
@@ -86,13 +88,14 @@ describe('the session table is bounded', () => {
   test('expired sessions are swept; past the cap the least recently used are ended, and the log says so', async () => {
     const db = openDatabase(tempDir());
     const warnings: string[] = [];
-    const store = new SqliteSessionStore(db, { maxAgeMs: 60_000, maxSessions: 3, log: { warn: (_obj, msg) => void warnings.push(msg ?? '') } });
+    let now = Date.now();
+    const store = new SqliteSessionStore(db, { maxAgeMs: 10 * 60_000, maxSessions: 3, log: { warn: (_obj, msg) => void warnings.push(msg ?? '') }, now: () => now });
     try {
       const save = async (id: string) => {
         store.set(id, { user: 'admin' } as never, (err) => assert.ifError(err));
-        await new Promise((resolve) => setTimeout(resolve, 3)); // one use after another, not in the same millisecond
+        now += TOUCH_AFTER_MS + 1; // one use after another, each a little over a minute later
       };
-      db.prepare('INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)').run('expired', '{}', Date.now() - 1);
+      db.prepare('INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)').run('expired', '{}', now - 1);
       assert.equal(store.sweep(), 1);
       for (const id of ['a', 'b', 'c']) await save(id);
       await save('a'); // used again: now the most recent
@@ -106,6 +109,40 @@ describe('the session table is bounded', () => {
       assert.equal(store.destroyOthers('d'), 2);
       await save('a');
       assert.deepEqual((db.prepare('SELECT id FROM sessions').all() as { id: string }[]).map((row) => row.id), ['d']);
+    } finally {
+      store.close();
+      db.close();
+    }
+  });
+
+  test('a page that changes nothing rewrites its session only once the expiry has moved on by a minute; a change is written at once', async () => {
+    const db = openDatabase(tempDir());
+    let now = Date.now();
+    const maxAgeMs = 10 * 60_000;
+    const store = new SqliteSessionStore(db, { maxAgeMs, log: { warn: () => undefined }, now: () => now });
+    const row = () => db.prepare("SELECT data, expires_at FROM sessions WHERE id = 's'").get() as { data: string; expires_at: number };
+    const save = (session: object) => store.set('s', session as never, (err) => assert.ifError(err));
+    const load = () => new Promise((resolve, reject) => store.get('s', (err, session) => (err ? reject(err) : resolve(session))));
+    try {
+      const first = now;
+      save({ user: 'admin', cookie: { expires: new Date(now + maxAgeMs) } });
+      now += TOUCH_AFTER_MS - 1_000;
+      save({ user: 'admin', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, first + maxAgeMs, 'under a minute later, the same session: the row is not rewritten');
+      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, now + maxAgeMs, 'a changed session is written at once');
+      assert.match(row().data, /device-code/);
+      now += TOUCH_AFTER_MS + 1;
+      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, now + maxAgeMs, 'over a minute later, the expiry moves on');
+
+      // Idle past the expiry (late by under a minute at most): the session is gone.
+      now += maxAgeMs + 1;
+      assert.equal(await load(), null);
+      assert.equal(store.sweep(), 1);
+      // Used again after that, the same id is stored anew, not skipped as already written.
+      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
+      assert.equal(row().expires_at, now + maxAgeMs);
     } finally {
       store.close();
       db.close();
@@ -157,5 +194,24 @@ describe('password guesses are limited, and only wrong passwords count', () => {
     // The same budget as the login page: guessing here does not buy more guesses there.
     const login = await new PanelClient(device.device.url).submit('/login', { user: 'admin', password: ADMIN_PASSWORD });
     assert.equal(login.status, 429);
+  });
+});
+
+describe('cookie signatures, remembered', () => {
+  test('sign the same as the plain signer; a forged or altered cookie is refused after the real one was checked', () => {
+    const secret = 'x'.repeat(32);
+    const plain = new Signer(secret);
+    const signer = new RememberingSigner(secret);
+    const cookie = signer.sign('session-id-1');
+    assert.equal(cookie, plain.sign('session-id-1'));
+    assert.equal(signer.sign('session-id-1'), cookie, 'the second time, remembered');
+    for (let round = 0; round < 2; round++) assert.deepEqual(signer.unsign(cookie), { valid: true, renew: false, value: 'session-id-1' });
+    const forged = `${cookie.slice(0, -2)}AA`;
+    assert.equal(signer.unsign(forged).valid, false);
+    assert.equal(signer.unsign(`session-id-2${cookie.slice('session-id-1'.length)}`).valid, false, 'the signature of one id does not pass for another');
+    assert.equal(new RememberingSigner('y'.repeat(32)).unsign(cookie).valid, false, 'another secret refuses it');
+    // More cookies than it keeps: the oldest are checked in full again, still right.
+    for (let i = 0; i < 100; i++) assert.equal(signer.unsign(signer.sign(`id-${i}`)).value, `id-${i}`);
+    assert.equal(signer.unsign(cookie).value, 'session-id-1');
   });
 });

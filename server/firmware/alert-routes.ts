@@ -20,7 +20,6 @@ export const alertRoutes: FastifyPluginAsync = async (fastify) => {
     const at = fields.findIndex((field) => field.name === 'recipients');
     return renderPage(request, reply, 'email-alert', {
       title: t(alertForm.title),
-      breadcrumb: alertForm.breadcrumb.map((key) => t(key)),
       action: ALERT_PAGE_PATH,
       before: fields.slice(0, at),
       recipients: fields[at],

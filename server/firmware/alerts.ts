@@ -13,7 +13,6 @@ export const MAX_ALERT_RECIPIENTS = 5;
 export const alertForm: FormSpec = {
   id: 'alert',
   title: 'alert.title',
-  breadcrumb: ['menu.systemSettings', 'menu.systemControl', 'menu.emailAlertStatus', 'menu.emailAlert'],
   fields: [
     {
       name: 'enabled', label: 'alert.enabled', type: 'select', required: true, default: 'off',

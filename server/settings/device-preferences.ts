@@ -6,7 +6,6 @@ import type { SettingsRepository } from './settings-repository.js';
 export const devicePreferencesForm: FormSpec = {
   id: 'device-preferences',
   title: 'language.title',
-  breadcrumb: [],
   fields: [
     {
       name: 'language', label: 'language.label', type: 'select', required: true, default: DEFAULT_LANGUAGE,

@@ -34,8 +34,6 @@ export interface FieldSpec {
 export interface FormSpec {
   id: string;
   title: MessageKey;
-  /** Menu path shown above the form, as on the printer. */
-  breadcrumb: readonly MessageKey[];
   fields: readonly FieldSpec[];
 }
 

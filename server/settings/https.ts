@@ -5,7 +5,6 @@ import type { SettingsRepository } from './settings-repository.js';
 export const httpsForm: FormSpec = {
   id: 'https',
   title: 'tls.title',
-  breadcrumb: ['menu.systemSettings', 'menu.security', 'menu.tls'],
   fields: [
     {
       name: 'httpPolicy', label: 'tls.httpPolicy', type: 'select', required: true, default: 'redirect', help: 'tls.httpPolicyHelp',

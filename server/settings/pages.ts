@@ -12,7 +12,6 @@ const SSL_CHOICES: readonly Choice[] = [{ value: 'none', label: 'ssl.none' }, { 
 export const smtpForm: FormSpec = {
   id: 'smtp',
   title: 'smtp.title',
-  breadcrumb: ['menu.systemSettings', 'menu.networkSettings', 'menu.serviceSettings', 'menu.smtp'],
   fields: [
     { name: 'primaryServer', label: 'smtp.primaryServer', type: 'host', required: true },
     { name: 'port', label: 'smtp.port', type: 'integer', required: true, min: 1, max: 65535, default: 587 },
@@ -37,7 +36,6 @@ export const smtpForm: FormSpec = {
 export const popForm: FormSpec = {
   id: 'pop',
   title: 'pop.title',
-  breadcrumb: ['menu.systemSettings', 'menu.systemControl', 'menu.emailAlertStatus', 'menu.emailStatus'],
   fields: [
     {
       name: 'protocol', label: 'pop.protocol', type: 'select', required: true, default: 'pop3',

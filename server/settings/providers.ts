@@ -44,7 +44,6 @@ const CUSTOM = ['custom'];
 export const providerForm: FormSpec = {
   id: 'provider',
   title: 'providers.edit',
-  breadcrumb: ['menu.systemSettings', 'menu.networkSettings', 'menu.oauthServers'],
   fields: [
     { name: 'name', label: 'providers.name', type: 'text', required: true, maxLength: 64 },
     {

@@ -18,7 +18,6 @@ const days = (name: keyof InactivityLimits, label: 'tokenCare.microsoftDays' | '
 export const tokenCareForm: FormSpec = {
   id: 'token-care',
   title: 'tokenCare.title',
-  breadcrumb: ['menu.systemSettings', 'menu.systemControl', 'menu.tokenCare'],
   fields: [
     { ...days('microsoftDays', 'tokenCare.microsoftDays'), help: 'tokenCare.daysHelp' },
     days('googleDays', 'tokenCare.googleDays'),

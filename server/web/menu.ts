@@ -37,3 +37,16 @@ collect(menuTree);
 export function currentMenuHref(path: string): string | undefined {
   return hrefs.filter((href) => path === href || (href !== '/' && path.startsWith(`${href}/`))).sort((a, b) => b.length - a.length)[0];
 }
+
+/** The menu path down to a page, as its breadcrumb shows it (System Settings › … › SMTP). */
+export function menuTrail(href: string, items: readonly MenuItem[] = menuTree): MessageKey[] | undefined {
+  for (const item of items) {
+    if ('href' in item) {
+      if (item.href === href) return [item.key];
+    } else {
+      const below = menuTrail(href, item.items);
+      if (below) return [item.key, ...below];
+    }
+  }
+  return undefined;
+}

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DEFAULT_LANGUAGE, languages, localeFor, type MessageKey, type Params } from '../i18n/index.js';
-import { currentMenuHref, menuTree } from './menu.js';
+import { currentMenuHref, menuTrail, menuTree } from './menu.js';
 
 export type FlashKind = 'ok' | 'error' | 'info';
 export interface Flash {
@@ -58,6 +58,8 @@ export async function renderPage(
     path,
     menuTree,
     currentMenuHref: menuHref,
+    // The page's place in the menu (a sub-page, such as a confirmation, shows the page it belongs to).
+    breadcrumb: loggedIn && menuHref && menuHref !== '/' ? menuTrail(menuHref)?.map((key) => locale.t(key)) : undefined,
     // Where the language picker comes back to: this page, or (for a page that answered a form) its menu page.
     returnTo: request.method === 'GET' ? request.url : (menuHref ?? path),
     loggedIn,

@@ -179,6 +179,7 @@ describe('the panel in Chromium', { skip }, () => {
         document.body.append(probe);
         return getComputedStyle(probe).backgroundColor;
       }), 'not drawn as an error');
+      assert.match((await breadcrumbOf(page)) ?? '', /Network Settings › Service Settings › SMTP$/, 'the confirmation shows where it belongs');
       await screenshot(page, 'get-token-confirm');
       await page.getByRole('link', { name: 'Cancel' }).click();
       assert.equal((await panel.tokenStatus('smtp')).state, 'not_obtained', 'Cancel changed nothing');

@@ -23,7 +23,6 @@ export const eventLogRoutes: FastifyPluginAsync = async (fastify) => {
     });
     return renderPage(request, reply, 'event-log', {
       title: t('events.title'),
-      breadcrumb: [t('menu.systemSettings'), t('menu.systemControl'), t('menu.eventLog')],
       events,
     });
   });

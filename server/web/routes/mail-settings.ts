@@ -41,7 +41,6 @@ export const mailSettingsRoutes: FastifyPluginAsync = async (fastify) => {
     const token = tokenPanel(services, purpose, locale);
     return renderPage(request, reply, 'mail-settings', {
       title: t(spec.title),
-      breadcrumb: spec.breadcrumb.map((key) => t(key)),
       purpose,
       action: mailPagePaths[purpose],
       fields: fieldViews(spec, values, errors, context, t),

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ADMIN_USER, MIN_PASSWORD_LENGTH } from '../../security/admin-account.js';
-import type { Translate } from '../../i18n/index.js';
 import { flash, renderPage } from '../render.js';
 
 interface PasswordBody {
@@ -9,13 +8,11 @@ interface PasswordBody {
   repeat?: string;
 }
 
-const breadcrumb = (t: Translate) => [t('menu.systemSettings'), t('menu.security'), t('menu.password')];
-
 export const passwordRoutes: FastifyPluginAsync = async (fastify) => {
   const path = '/settings/security/password';
   function show(request: FastifyRequest, reply: FastifyReply, errors: Record<string, string>, formError: string | null = null, status = 200) {
     const { t } = request.locale;
-    return renderPage(request, reply, 'password', { title: t('password.title'), breadcrumb: breadcrumb(t), errors, formError }, status);
+    return renderPage(request, reply, 'password', { title: t('password.title'), errors, formError }, status);
   }
 
   fastify.get(path, async (request, reply) => show(request, reply, {}));

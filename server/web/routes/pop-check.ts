@@ -35,7 +35,6 @@ export const popCheckRoutes: FastifyPluginAsync = async (fastify) => {
     }));
     return renderPage(request, reply, 'pop-check', {
       title: t('popCheck.title'),
-      breadcrumb: [t('menu.systemSettings'), t('menu.systemControl'), t('menu.emailAlertStatus'), t('menu.emailInbox')],
       paths: POP_CHECK_PATHS,
       settingsPath: mailPagePaths.pop,
       configured: services.settings.isSaved(popForm),

@@ -35,7 +35,6 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
     const { t } = request.locale;
     return renderPage(request, reply, 'provider-form', {
       title: t(id === undefined ? 'providers.add' : 'providers.edit'),
-      breadcrumb: providerForm.breadcrumb.map((key) => t(key)),
       action: id === undefined ? BASE : `${BASE}/${id}`,
       fields: fieldViews(providerForm, values, errors, context(id), t),
       formError: Object.keys(errors).length ? t('common.notSaved') : null,
@@ -66,7 +65,7 @@ export const providerRoutes: FastifyPluginAsync = async (fastify) => {
         ? (provider.endpointMode === 'manual' ? provider.tokenEndpoint : provider.issuerUrl)
         : provider.type === 'google' ? 'accounts.google.com' : t('providers.tenantIs', { tenant: provider.tenant }),
     }));
-    return renderPage(request, reply, 'providers', { title: t('providers.title'), breadcrumb: providerForm.breadcrumb.map((key) => t(key)), providers, base: BASE });
+    return renderPage(request, reply, 'providers', { title: t('providers.title'), providers, base: BASE });
   });
 
   fastify.get(`${BASE}/new`, async (request, reply) => showForm(request, reply, undefined, defaults(providerForm), {}));

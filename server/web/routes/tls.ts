@@ -21,7 +21,6 @@ export const tlsRoutes: FastifyPluginAsync = async (fastify) => {
     const { t } = request.locale;
     return renderPage(request, reply, 'tls', {
       title: t('tls.title'),
-      breadcrumb: httpsForm.breadcrumb.map((key) => t(key)),
       certificate: services.certificates.info(),
       fields: fieldViews(httpsForm, values, errors, { choices: {}, secretsSet: new Set() }, t),
       formError: Object.keys(errors).length ? t('common.notSaved') : null,

@@ -20,7 +20,6 @@ export const tokenCareRoutes: FastifyPluginAsync = async (fastify) => {
     const fields = fieldViews(tokenCareForm, values, errors, context(), t);
     return renderPage(request, reply, 'token-care', {
       title: t(tokenCareForm.title),
-      breadcrumb: tokenCareForm.breadcrumb.map((key) => t(key)),
       action: TOKEN_CARE_PAGE_PATH,
       groups: [
         { legend: t('tokenCare.renewal'), help: t('tokenCare.renewalHelp'), fields: fields.filter((field) => RENEWAL_FIELDS.has(field.name)) },

@@ -89,7 +89,7 @@ describe('settings pages', () => {
     // Saving again with the password left blank keeps it.
     const again = await panel.saveSettings('pop', { server: 'outlook.office365.com', port: '995', checkInterval: '10', ssl: 'tls', authMethod: 'plain', userName: 'scanner', password: '' });
     assert.equal(again.status, 200);
-    assert.equal(device.device.services.settings.secret({ id: 'pop', title: 'pop.title', breadcrumb: [], fields: [] }, 'password'), 'pop-secret-123');
+    assert.equal(device.device.services.settings.secret({ id: 'pop', title: 'pop.title', fields: [] }, 'password'), 'pop-secret-123');
   });
 });
 

@@ -76,7 +76,10 @@ export async function setUpSessions(fastify: FastifyInstance, services: Services
     store: new StorageAwareSessionStore(store, services.storage, SESSION_MAX_AGE_MS),
     // Lax, not Strict: the provider's redirect back to /oauth/callback is a cross-site navigation that
     // must carry the session. Forms are protected by their CSRF token either way.
-    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },
+    // Saved only when it changed; the store moves the idle expiry on as pages read the session, so the
+    // cookie is a browser-session cookie with no expiry of its own and is not sent again with every page.
+    rolling: false,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/' },
   });
   // The secret in a signed cookie (not in the session): showing the login form to a stranger costs
   // the device nothing. Lax for the same reason as the session cookie; login and logout renew it.

@@ -115,34 +115,42 @@ describe('the session table is bounded', () => {
     }
   });
 
-  test('a page that changes nothing rewrites its session only once the expiry has moved on by a minute; a change is written at once', async () => {
+  test('a page that changes nothing writes nothing until its idle expiry would move by a minute; a change is written at once; idle past the expiry ends it', async () => {
     const db = openDatabase(tempDir());
     let now = Date.now();
     const maxAgeMs = 10 * 60_000;
     const store = new SqliteSessionStore(db, { maxAgeMs, log: { warn: () => undefined }, now: () => now });
     const row = () => db.prepare("SELECT data, expires_at FROM sessions WHERE id = 's'").get() as { data: string; expires_at: number };
     const save = (session: object) => store.set('s', session as never, (err) => assert.ifError(err));
-    const load = () => new Promise((resolve, reject) => store.get('s', (err, session) => (err ? reject(err) : resolve(session))));
+    const load = () => new Promise<Record<string, unknown> | null | undefined>((resolve, reject) => store.get('s', (err, session) => (err ? reject(err) : resolve(session as never))));
     try {
       const first = now;
-      save({ user: 'admin', cookie: { expires: new Date(now + maxAgeMs) } });
+      save({ user: 'admin', cookie: { httpOnly: true } });
+      assert.doesNotMatch(row().data, /httpOnly/, 'the cookie is not stored');
       now += TOUCH_AFTER_MS - 1_000;
-      save({ user: 'admin', cookie: { expires: new Date(now + maxAgeMs) } });
-      assert.equal(row().expires_at, first + maxAgeMs, 'under a minute later, the same session: the row is not rewritten');
-      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
-      assert.equal(row().expires_at, now + maxAgeMs, 'a changed session is written at once');
-      assert.match(row().data, /device-code/);
-      now += TOUCH_AFTER_MS + 1;
-      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
-      assert.equal(row().expires_at, now + maxAgeMs, 'over a minute later, the expiry moves on');
+      assert.equal((await load())?.user, 'admin');
+      assert.equal(row().expires_at, first + maxAgeMs, 'read under a minute later: the row is not rewritten');
+      now += 2_000;
+      await load();
+      assert.equal(row().expires_at, now + maxAgeMs, 'read over a minute later: the idle expiry moves on');
+      save({ user: 'admin', pending: 'device-code' });
+      assert.match(row().data, /device-code/, 'a changed session is written at once');
+      assert.equal((await load())?.pending, 'device-code');
+
+      // Read again after a restart (a new store on the same table): the same session.
+      const restarted = new SqliteSessionStore(db, { maxAgeMs, log: { warn: () => undefined }, now: () => now });
+      const reread = await new Promise<Record<string, unknown>>((resolve, reject) => restarted.get('s', (err, session) => (err ? reject(err) : resolve(session as never))));
+      restarted.close();
+      assert.equal(reread.pending, 'device-code');
 
       // Idle past the expiry (late by under a minute at most): the session is gone.
       now += maxAgeMs + 1;
       assert.equal(await load(), null);
       assert.equal(store.sweep(), 1);
-      // Used again after that, the same id is stored anew, not skipped as already written.
-      save({ user: 'admin', pending: 'device-code', cookie: { expires: new Date(now + maxAgeMs) } });
+      // Used again after that, the same id is stored anew.
+      save({ user: 'admin' });
       assert.equal(row().expires_at, now + maxAgeMs);
+      assert.equal((await load())?.user, 'admin');
     } finally {
       store.close();
       db.close();

@@ -101,7 +101,6 @@ export class SqliteSessionStore {
 
   destroy(sessionId: string, callback: Callback): void {
     try {
-      this.#rows.delete(sessionId);
       this.#db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
       this.#remember([sessionId]);
       callback();

@@ -17,6 +17,22 @@ export interface StorageNotice {
 
 export const PROVIDERS_PATH = '/settings/network/oauth-servers';
 
+/**
+ * Every page asks (its notices), so the list is kept: a secret is retired or entered again only in
+ * a token, a setting or a provider, and each of their stores moves its version on every write (the
+ * key check at start, which retires and restores secrets, moves the settings' through forgetCached).
+ */
+const keptSecrets = new WeakMap<Services, { inputs: string; secrets: readonly SecretToReenter[] }>();
+
+function secretsToReenter(services: Services): readonly SecretToReenter[] {
+  const inputs = `${services.tokens.version}.${services.settings.version}.${services.providers.version}`;
+  const kept = keptSecrets.get(services);
+  if (kept?.inputs === inputs) return kept.secrets;
+  const secrets = Object.freeze(services.storage.secretsToReenter());
+  keptSecrets.set(services, { inputs, secrets });
+  return secrets;
+}
+
 function reenterItem(services: Services, secret: SecretToReenter, { t }: Locale): { text: string; href: string } {
   if (secret.source === 'provider') return { text: t('storage.keyReplaced.clientSecret', { name: secret.label }), href: `${PROVIDERS_PATH}/${secret.ref}` };
   if (secret.source === 'settings') {
@@ -62,7 +78,7 @@ export function storageNotices(services: Services, locale: Locale, forPath?: str
       dismissible: true,
     });
   }
-  const items = storage.secretsToReenter().map((secret) => reenterItem(services, secret, locale)).filter((item) => forPath === undefined || item.href === forPath);
+  const items = secretsToReenter(services).map((secret) => reenterItem(services, secret, locale)).filter((item) => forPath === undefined || item.href === forPath);
   if (items.length) notices.push({ kind: 'key_replaced', title: t('storage.keyReplaced.title'), lines: [t('storage.keyReplaced.text')], items, dismissible: false });
   return notices;
 }

@@ -36,10 +36,12 @@ test('a replaced device.key: settings kept, secrets to enter again listed, token
   dev.device.services.sender.setRetryPolicy({ retryBaseMs: 100, retryMaxMs: 500, holdPollMs: 100 });
   const panel = await dev.panel();
 
+  const clientSecretItem = en['storage.keyReplaced.clientSecret'].replace('{name}', 'Lab IdP');
+  const tokenItem = en['storage.keyReplaced.token'].replace('{name}', `Lab IdP · ${mail.account}`);
   const home = textOf((await panel.get('/')).html);
   assert.ok(home.includes(en['storage.keyReplaced.title']), 'the home page says secrets must be entered again');
-  assert.ok(home.includes(en['storage.keyReplaced.clientSecret'].replace('{name}', 'Lab IdP')), 'the Client Secret is listed');
-  assert.ok(home.includes(en['storage.keyReplaced.token'].replace('{name}', `Lab IdP · ${mail.account}`)), 'the token is listed');
+  assert.ok(home.includes(clientSecretItem), 'the Client Secret is listed');
+  assert.ok(home.includes(tokenItem), 'the token is listed');
 
   const smtp = await panel.tokenStatus('smtp');
   assert.equal(smtp.state, 'invalid');
@@ -47,9 +49,9 @@ test('a replaced device.key: settings kept, secrets to enter again listed, token
   assert.equal(smtp.remedy, en['reason.device_key_replaced.remedy']);
   const smtpPage = await panel.get(PAGE_PATHS.smtp);
   assert.match(smtpPage.html, /name="primaryServer"[^>]*value="127\.0\.0\.1"|value="127\.0\.0\.1"[^>]*name="primaryServer"/, 'the SMTP settings were kept');
-  assert.ok(textOf(smtpPage.html).includes(en['storage.keyReplaced.token'].replace('{name}', `Lab IdP · ${mail.account}`)), 'the SMTP page names its token too');
+  assert.ok(textOf(smtpPage.html).includes(tokenItem), 'the SMTP page names its token too');
   const providerPage = textOf((await panel.get(`/settings/network/oauth-servers/${providerId}`)).html);
-  assert.ok(providerPage.includes(en['storage.keyReplaced.clientSecret'].replace('{name}', 'Lab IdP')), 'the provider page asks for its Client Secret');
+  assert.ok(providerPage.includes(clientSecretItem), 'the provider page asks for its Client Secret');
 
   // A mail queued now is held for the token; the worker does not spin on unreadable secrets.
   const { sender, db } = dev.device.services;
@@ -65,6 +67,9 @@ test('a replaced device.key: settings kept, secrets to enter again listed, token
     clientSecret: mail.lab.auth.device.clientSecret, smtpScope: mail.lab.auth.scopes.smtp, popScope: mail.lab.auth.scopes.pop, extraScope: 'offline_access',
   });
   assert.equal(saved.status, 200, textOf(saved.html).slice(0, 300));
+  const between = textOf((await panel.get('/')).html);
+  assert.ok(!between.includes(clientSecretItem), 'the Client Secret leaves the list as soon as it is entered');
+  assert.ok(between.includes(tokenItem), 'the token stays listed until it is obtained again');
   await obtainToken(panel, mail);
   await waitFor(() => sender.outbox.get(id) === undefined, 'the held mail to be sent');
   assert.ok(mail.smtp.received.some((m) => m.raw.toString().includes('Subject: After the key change')));

@@ -22,6 +22,8 @@ export class StorageUnavailableError extends Error {
 const RECOVERY = 'recovery';
 /** How often a full storage is tried again while nothing else writes. */
 const FULL_PROBE_MS = 5_000;
+/** How old the look at the database file may be for what a page shows (a stat on every page was 2 % of its CPU). */
+const SHOWN_STAT_MS = 1_000;
 
 /** SQLITE_FULL from SQLite, ENOSPC / EDQUOT / EFBIG from the file system. */
 export function isStorageFull(err: unknown): boolean {
@@ -46,6 +48,8 @@ export class DeviceStorage {
   readonly #probeMs: number;
   #full = false;
   #gone = false;
+  /** When #stillThere last found the file (performance.now()); -Infinity: not yet. */
+  #foundAt = -Infinity;
   #probe: NodeJS.Timeout | null = null;
 
   constructor(options: StorageOptions) {
@@ -56,12 +60,17 @@ export class DeviceStorage {
     this.#probeMs = options.probeMs ?? FULL_PROBE_MS;
   }
 
-  /** The file under the path is still the one the device writes to (not deleted, not replaced). */
-  #stillThere(): boolean {
+  /** The file under the path is still the one the device writes to (not deleted, not replaced), as found at most `maxAgeMs` ago. */
+  #stillThere(maxAgeMs: number): boolean {
     if (this.#gone) return false;
+    const now = performance.now();
+    if (now - this.#foundAt < maxAgeMs) return true;
     try {
       const stat = fs.statSync(this.#file);
-      if (stat.dev === this.#identity.dev && stat.ino === this.#identity.ino) return true;
+      if (stat.dev === this.#identity.dev && stat.ino === this.#identity.ino) {
+        this.#foundAt = now;
+        return true;
+      }
     } catch {
       /* deleted, or its directory */
     }
@@ -113,9 +122,18 @@ export class DeviceStorage {
     if (!this.#tryWrite()) this.noteError({ code: 'SQLITE_FULL' });
   }
 
-  /** The storage problem now, if any (a full storage is tried again first: space may have returned). */
+  /** The storage problem now, if any (a full storage is tried again first: space may have returned); what a change asks. */
   problem(): StorageProblem | undefined {
-    if (!this.#stillThere()) return 'gone';
+    return this.#problem(0);
+  }
+
+  /** The storage problem as a page shows it: a database file deleted or replaced may be told up to a second late. */
+  problemToShow(): StorageProblem | undefined {
+    return this.#problem(SHOWN_STAT_MS);
+  }
+
+  #problem(statMaxAgeMs: number): StorageProblem | undefined {
+    if (!this.#stillThere(statMaxAgeMs)) return 'gone';
     if (this.#full && !this.#recheck()) return 'full';
     return undefined;
   }

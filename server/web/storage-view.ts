@@ -57,7 +57,7 @@ export function storageNotices(services: Services, locale: Locale, forPath?: str
   const { t } = locale;
   const { storage, config } = services;
   const notices: StorageNotice[] = [];
-  const problem = storage.problem();
+  const problem = storage.problemToShow();
   if (problem === 'full') {
     notices.push({ kind: 'full', title: t('storage.full.title'), lines: [t('storage.full.text'), t('storage.full.todo', { dir: config.dataDir })], items: [], dismissible: false });
   } else if (problem === 'gone') {

@@ -154,3 +154,17 @@ for (const [what, breakIt] of [
     }
   });
 }
+
+test('the database deleted while nobody saves: the home page says so within a second', async () => {
+  const dev = await bootDevice();
+  try {
+    const panel = await dev.panel();
+    assert.ok(!textOf((await panel.get('/')).html).includes(en['storage.gone.title']));
+    fs.rmSync(dev.dataDir, { recursive: true, force: true });
+    // A page looks at the database file at most once a second (a change looks at once: the tests above).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.ok(textOf((await panel.get('/')).html).includes(en['storage.gone.title']), 'the home page says so, no save needed');
+  } finally {
+    await dev.close();
+  }
+});

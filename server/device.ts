@@ -7,7 +7,7 @@ import { startFirmwareBridge, type FirmwareBridge } from './firmware/bridge.js';
 import { CertificateStore } from './security/certificates.js';
 import { createServices, type Services } from './services.js';
 import { httpAllowed, seedHttpPolicy } from './settings/https.js';
-import { requestForLog } from './web/request-log.js';
+import { requestForLog, requestLogger } from './web/request-log.js';
 
 export interface RunningDevice {
   app: FastifyInstance;
@@ -39,6 +39,7 @@ export async function startDevice(config: DeviceConfig, options: { logStream?: {
   const certificates = await CertificateStore.open(config.dataDir, config.host);
   const fastify = Fastify({
     logger: { level: config.logLevel, redact: { paths: REDACT, censor: '[hidden]' }, serializers: { req: requestForLog }, ...(options.logStream ? { stream: options.logStream } : {}) },
+    childLoggerFactory: requestLogger,
     https: certificates.pair,
     // A printer's panel has a handful of users; keep request bodies and connections small.
     bodyLimit: 64 * 1024,

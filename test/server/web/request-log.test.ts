@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startAuthorizationServer } from '../../../firmware-sim/cloud/authorization-server.js';
-import { csrfTokenOf, PAGE_PATHS, tokenLabelOf } from '../../../firmware-sim/panel-client.js';
+import { csrfTokenOf, PAGE_PATHS, PanelClient, tokenLabelOf } from '../../../firmware-sim/panel-client.js';
 import { urlForLog } from '../../../server/web/request-log.js';
 import { bootDevice } from '../../helpers/device.js';
 
@@ -39,4 +39,34 @@ test('code, state and token parameters of any URL are hidden; the rest stays rea
   assert.equal(urlForLog('/oauth/callback?error=access_denied&state=s'), '/oauth/callback?[hidden]');
   assert.equal(urlForLog('/login?loggedOut'), '/login?loggedOut');
   assert.equal(urlForLog('/'), '/');
+});
+
+/** The failed logins' log lines, parsed. */
+async function failedLogins(logLevel: string): Promise<{ lines: Record<string, unknown>[]; log: string }> {
+  const device = await bootDevice(undefined, { LOG_LEVEL: logLevel });
+  try {
+    const panel = new PanelClient(device.device.url);
+    for (const password of ['wrong-password-1', 'wrong-password-2']) await panel.submit('/login', { user: 'admin', password });
+    const lines = device.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    return { lines, log: device.logs.join('\n') };
+  } finally {
+    await device.close();
+  }
+}
+
+test('a request\'s log lines name the request, at level warn (where most requests write none) as at debug', async () => {
+  for (const level of ['warn', 'debug']) {
+    const { lines, log } = await failedLogins(level);
+    const failed = lines.filter((line) => line.msg === 'failed admin login');
+    assert.equal(failed.length, 2, level);
+    assert.match(String(failed[0]!.reqId), /^req-/, `${level}: the line names its request`);
+    assert.notEqual(failed[0]!.reqId, failed[1]!.reqId, `${level}: each its own`);
+    assert.equal(log.includes('wrong-password'), false, `${level}: the password entered is not in the log`);
+    if (level === 'debug') {
+      const sameRequest = lines.filter((line) => line.reqId === failed[0]!.reqId).map((line) => line.msg);
+      assert.deepEqual(sameRequest, ['incoming request', 'failed admin login', 'request completed'], 'the request\'s other lines carry the same id');
+    } else {
+      assert.equal(lines.filter((line) => line.reqId !== undefined).length, 2, 'at warn the requests write nothing else');
+    }
+  }
 });

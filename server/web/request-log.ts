@@ -62,7 +62,24 @@ export function requestLogger(logger: FastifyBaseLogger, bindings: Bindings, opt
   return new LazyChild(logger as Parent, bindings);
 }
 
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
 class LazyChild implements FastifyBaseLogger {
+  declare fatal: Log;
+  declare error: Log;
+  declare warn: Log;
+  declare info: Log;
+  declare debug: Log;
+  declare trace: Log;
+
+  static {
+    for (const level of LEVELS) {
+      LazyChild.prototype[level] = function (this: LazyChild, ...args: unknown[]) {
+        this.#write(level, args);
+      };
+    }
+  }
+
   readonly #parent: Parent;
   readonly #bindings: Bindings;
   #child: FastifyBaseLogger | undefined;
@@ -76,7 +93,7 @@ class LazyChild implements FastifyBaseLogger {
     return (this.#child ??= this.#parent.child(this.#bindings));
   }
 
-  #write(level: Exclude<LogLevel, 'silent'>, args: unknown[]): void {
+  #write(level: (typeof LEVELS)[number], args: unknown[]): void {
     if (this.#child === undefined && !this.#parent.isLevelEnabled(level)) return;
     const logger = this.#logger;
     (logger[level] as Log).apply(logger, args);
@@ -88,30 +105,6 @@ class LazyChild implements FastifyBaseLogger {
 
   set level(level: string) {
     this.#logger.level = level;
-  }
-
-  fatal(...args: unknown[]): void {
-    this.#write('fatal', args);
-  }
-
-  error(...args: unknown[]): void {
-    this.#write('error', args);
-  }
-
-  warn(...args: unknown[]): void {
-    this.#write('warn', args);
-  }
-
-  info(...args: unknown[]): void {
-    this.#write('info', args);
-  }
-
-  debug(...args: unknown[]): void {
-    this.#write('debug', args);
-  }
-
-  trace(...args: unknown[]): void {
-    this.#write('trace', args);
   }
 
   silent(): void {}

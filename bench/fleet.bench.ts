@@ -16,16 +16,12 @@ import { BridgeClient } from '../firmware-sim/bridge-client.js';
 import { freePort } from '../firmware-sim/free-port.js';
 import { makePdf } from '../firmware-sim/pdf.js';
 import { PanelClient } from '../firmware-sim/panel-client.js';
+import { readRunState } from '../firmware-sim/run-file.js';
 import { pressGetToken } from '../firmware-sim/sim-device.js';
 import { cpuMs, rssOf, sleep } from './spawned-device.js';
 
 const CLI = fileURLToPath(new URL('../firmware-sim/cli.js', import.meta.url));
 const ADMIN_PASSWORD = 'fleet-bench-password';
-
-interface RunState {
-  pid: number;
-  devices: { number: number; url: string; dataDir: string; socketPath: string }[];
-}
 
 /** Every process below `root` (its children, theirs, …), by /proc. */
 function descendants(root: number): number[] {
@@ -70,8 +66,9 @@ export async function fleetBench(options: { devices: number; scansPerDevice: num
   let keep = false;
   sim.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   try {
-    const runFile = path.join(baseDir, 'sim.json');
-    while (!fs.existsSync(runFile)) {
+    // sim.json appears as the simulator starts (it guards against a second start); `ready` is set
+    // once every device is up and configured.
+    while (!readRunState(baseDir)?.ready) {
       if (sim.exitCode !== null) {
         keep = true; // for the device logs the message points to
         throw new Error(`the simulator exited with ${sim.exitCode}: ${stderr.slice(-500)}`);
@@ -79,7 +76,7 @@ export async function fleetBench(options: { devices: number; scansPerDevice: num
       await sleep(100);
     }
     const startMs = performance.now() - started;
-    const run = JSON.parse(fs.readFileSync(runFile, 'utf8')) as RunState;
+    const run = readRunState(baseDir)!;
     await sleep(10_000);
     const processes = descendants(sim.pid!).map((pid) => ({ pid, command: commandOf(pid) }));
     const sum = (list: { pid: number }[]) => list.reduce((total, { pid }) => total + rssOf(pid).rssMb, 0);
@@ -122,6 +119,10 @@ export async function fleetBench(options: { devices: number; scansPerDevice: num
     console.log(`  RSS, ${devices.length} device processes           ${deviceRss.toFixed(0)} MB (${(deviceRss / devices.length).toFixed(1)} MB each); simulator + cloud ${simRss.toFixed(0)} MB; Dovecot ${dovecotRss.toFixed(0)} MB (${dovecot.length} processes); total ${(deviceRss + simRss + dovecotRss).toFixed(0)} MB`);
     console.log(`  Get Token on every device (10 at a time) ${(tokenMs / 1000).toFixed(1)} s`);
     console.log(`  ${mails} scans to e-mail, all devices at once  ${((mails / mailMs) * 1000).toFixed(0)} mails/s (${(mailMs / 1000).toFixed(1)} s); CPU meanwhile: ${cpuUse}`);
+  } catch (err) {
+    keep = true; // each device's device.log says what went wrong
+    console.error(`fleet bench failed; the devices' data directories (device.log in each) are kept under ${baseDir}`);
+    throw err;
   } finally {
     if (sim.exitCode === null) {
       sim.kill('SIGTERM');

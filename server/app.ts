@@ -4,7 +4,6 @@
  */
 import fastifyFormbody from '@fastify/formbody';
 import fastifyView from '@fastify/view';
-import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import crypto from 'node:crypto';
 import { DEFAULT_LANGUAGE, localeFor } from './i18n/index.js';
@@ -15,6 +14,7 @@ import { setUpSessions } from './web/plugins/sessions.js';
 import { guardStorage, storageRefusal } from './web/plugins/storage-guard.js';
 import { viewsDir } from './web/paths.js';
 import { renderPage } from './web/render.js';
+import { templateEngine } from './web/template-engine.js';
 import { addLanguageHook } from './web/plugins/language.js';
 import { authRoutes } from './web/routes/auth.js';
 import { homeRoutes } from './web/routes/home.js';
@@ -64,7 +64,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, { services })
   await setUpSessions(fastify, services);
   await fastify.register(staticFileRoutes);
   await fastify.register(fastifyView, {
-    engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
+    engine: { eta: templateEngine() },
     templates: viewsDir,
     root: viewsDir,
     viewExt: 'eta',

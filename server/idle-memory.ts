@@ -16,7 +16,7 @@ const QUIET_UTILIZATION = 0.02;
 const QUIET_SAMPLES = 2;
 /** Heap growth since the last collection that counts as work even if no sample looked busy. */
 const GROWTH_BYTES = 512 * 1024;
-/** The second collection: V8 returns the pages the first one emptied only on a later one. */
+/** The second collection, a second later: measured after a mixed run, the first gave back 0.2 MB and the second 1.8 MB. */
 const SECOND_AFTER_MS = 1_000;
 
 export interface IdleState {

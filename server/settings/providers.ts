@@ -99,6 +99,7 @@ interface ProviderRow {
 
 export class ProviderRepository {
   #version = 0;
+  #listed: { version: number; providers: readonly Provider[] } | undefined;
 
   constructor(
     private readonly db: Db,
@@ -135,8 +136,17 @@ export class ProviderRepository {
     };
   }
 
-  list(): Provider[] {
-    return (this.db.prepare('SELECT * FROM providers ORDER BY name').all() as ProviderRow[]).map((row) => this.#toProvider(row));
+  /**
+   * Every SMTP and POP page lists the providers, so the list is kept until one is saved or deleted.
+   * Only this repository writes the table once the device runs (the device key check at start, which
+   * retires and restores client secrets, runs before it exists).
+   */
+  list(): readonly Provider[] {
+    if (this.#listed?.version !== this.#version) {
+      const providers = (this.db.prepare('SELECT * FROM providers ORDER BY name').all() as ProviderRow[]).map((row) => Object.freeze(this.#toProvider(row)));
+      this.#listed = { version: this.#version, providers: Object.freeze(providers) };
+    }
+    return this.#listed.providers;
   }
 
   get(id: number): Provider | undefined {

@@ -129,5 +129,9 @@ describe('OAuth authorization servers page', () => {
     await panel.saveSettings('smtp', GOOD_SMTP);
     const deleted = await panel.submit(`/settings/network/oauth-servers/${id}/delete`, { confirm: 'ok' }, '/settings/network/oauth-servers');
     assert.match(textOf(deleted.html), /The authorization server has been deleted/);
+    assert.doesNotMatch(textOf(deleted.html), /Contoso Custom/, 'gone from the list');
+    const smtp = await panel.get('/settings/network/smtp');
+    assert.doesNotMatch(smtp.html, />Contoso</, 'no longer offered on the SMTP page');
+    assert.match(smtp.html, />Lab</, 'the other provider still is');
   });
 });

@@ -53,10 +53,10 @@ export function collectWhenIdle(options: { gc?: () => void; sampleMs?: number; o
     const now = performance.eventLoopUtilization();
     const window = performance.eventLoopUtilization(now, last);
     last = now;
-    const step = afterSample(state, { utilization: window.utilization, heapUsed: v8.getHeapStatistics().used_heap_size });
+    const before = v8.getHeapStatistics().used_heap_size;
+    const step = afterSample(state, { utilization: window.utilization, heapUsed: before });
     state = step.state;
     if (!step.collect) return;
-    const before = state.heapAfterLastCollection;
     gc();
     second = setTimeout(() => {
       second = undefined;

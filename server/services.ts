@@ -122,6 +122,11 @@ export function createServices(config: DeviceConfig, log: Logger, certificates: 
   };
 }
 
+/** Moves on with every write of a token, a setting or a provider: what a page derives from them can be kept until then. */
+export function storedVersion(services: Pick<Services, 'tokens' | 'settings' | 'providers'>): string {
+  return `${services.tokens.version}.${services.settings.version}.${services.providers.version}`;
+}
+
 /** A start-up step that writes: on a full storage it is skipped, and the device starts read-mostly saying so. */
 function whenWritable(storage: DeviceStorage, step: () => void): void {
   try {

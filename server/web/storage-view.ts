@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Locale, MessageKey } from '../i18n/index.js';
-import type { Services } from '../services.js';
+import { storedVersion, type Services } from '../services.js';
 import type { SecretToReenter } from '../security/device-key-check.js';
 import { MAIL_PURPOSES, mailForms, mailPagePaths } from '../settings/pages.js';
 
@@ -25,7 +25,7 @@ export const PROVIDERS_PATH = '/settings/network/oauth-servers';
 const keptSecrets = new WeakMap<Services, { inputs: string; secrets: readonly SecretToReenter[] }>();
 
 function secretsToReenter(services: Services): readonly SecretToReenter[] {
-  const inputs = `${services.tokens.version}.${services.settings.version}.${services.providers.version}`;
+  const inputs = storedVersion(services);
   const kept = keptSecrets.get(services);
   if (kept?.inputs === inputs) return kept.secrets;
   const secrets = Object.freeze(services.storage.secretsToReenter());

@@ -3,7 +3,7 @@
  * a token that is Invalid, one that will need a new sign-in within 7 days, a device clock that is
  * off. Each names the page where it is fixed. Also what the notifier tells the alert recipients.
  */
-import type { Services } from '../services.js';
+import { storedVersion, type Services } from '../services.js';
 import { MAIL_PURPOSES, mailForms, mailPagePaths, type MailPurpose } from '../settings/pages.js';
 import type { Locale, Translate } from '../i18n/index.js';
 import { clockWarning, tokenPanel } from './token-panel.js';
@@ -37,7 +37,7 @@ interface KeptNotices {
 /** Per device (a test process runs several), per language. */
 const kept = new WeakMap<Services, Map<Locale, KeptNotices>>();
 
-const inputsOf = (services: Services) => `${services.tokens.version}.${services.settings.version}.${services.providers.version}.${services.clockCheck.version}`;
+const inputsOf = (services: Services) => `${storedVersion(services)}.${services.clockCheck.version}`;
 
 export function tokenNotices(services: Services, locale: Locale): readonly TokenNotice[] {
   const now = services.clock();
